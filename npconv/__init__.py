@@ -1,0 +1,41 @@
+"""npconv: every convolution of TensorFlow, PyTorch, SciPy and OpenCV in one NumPy-native package.
+
+>>> import numpy as np, npconv as nc
+>>> nc.conv(np.ones((1, 5, 5, 1)), np.ones((3, 3, 1, 1)), padding="same")[0, :, :, 0]
+array([[4., 6., 6., 6., 4.],
+       [6., 9., 9., 9., 6.],
+       [6., 9., 9., 9., 6.],
+       [6., 9., 9., 9., 6.],
+       [4., 6., 6., 6., 4.]])
+"""
+
+from .algorithms import algorithms
+from .explain import Explanation, explain
+from .ops import (
+    conv,
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_backprop_filter,
+    conv_backprop_input,
+    conv_transpose,
+    depthwise_conv2d,
+    separable_conv2d,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Explanation",
+    "algorithms",
+    "conv",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_backprop_filter",
+    "conv_backprop_input",
+    "conv_transpose",
+    "depthwise_conv2d",
+    "explain",
+    "separable_conv2d",
+]

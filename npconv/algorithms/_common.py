@@ -1,0 +1,63 @@
+"""Helpers shared by the algorithms: tap windows and chunking of the output positions.
+
+An algorithm computes a *valid* convolution of an already padded input ``xp`` of shape
+``(N, *padded_spatial, C)`` with the internal kernel ``w`` of shape
+``(groups, *kernel_spatial, C // groups, out_channels // groups)``.  Kernel tap ``t`` (a tuple of
+spatial offsets) at output position ``o`` reads input position ``o * stride + t * dilation``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from .._spec import ConvSpec
+
+
+def tap_window(xp: np.ndarray, spec: ConvSpec, tap, out_ranges, batch_range=slice(None)) -> np.ndarray:
+    """View of ``xp`` that kernel tap ``tap`` multiplies, for the output positions ``out_ranges``.
+
+    ``xp`` is ``(N, *spatial, ...)``: any trailing channel dims are kept.
+
+    ``out_ranges`` is one ``(start, stop)`` per spatial dim; the view has shape
+    ``(batch, *(stop - start), C)`` — a strided slice, never a copy.
+    """
+    key = [batch_range]
+    for (start, stop), t, s, d in zip(out_ranges, tap, spec.stride, spec.dilation):
+        first = start * s + t * d
+        key.append(slice(first, first + (stop - start - 1) * s + 1, s))
+    key.append(slice(None))
+    return xp[tuple(key)]
+
+
+def full_ranges(spec: ConvSpec) -> tuple[tuple[int, int], ...]:
+    return tuple((0, o) for o in spec.out_spatial)
+
+
+def taps(spec: ConvSpec) -> Iterator[tuple[int, ...]]:
+    """Kernel taps in C order (the order of the flattened kernel)."""
+    return np.ndindex(*spec.kernel_spatial)
+
+
+def output_chunks(spec: ConvSpec, bytes_per_position: int, budget_bytes: int):
+    """Split the output positions ``(N, *out_spatial)`` into blocks of bounded working memory.
+
+    Yields ``(batch_range, out_ranges)`` with ``batch_range`` a slice and ``out_ranges`` one
+    ``(start, stop)`` per spatial dim.  Leading dims are split first; a block holds at most
+    ``budget_bytes // bytes_per_position`` positions (at least one).
+    """
+    dims = (spec.batch, *spec.out_spatial)
+    max_positions = max(1, budget_bytes // max(1, bytes_per_position))
+    # Find the first dim to split: everything after it fits in the budget as a whole.
+    split = len(dims) - 1
+    while split > 0 and math.prod(dims[split:]) <= max_positions:
+        split -= 1
+    inner = math.prod(dims[split + 1 :])
+    step = max(1, max_positions // max(1, inner))
+    for outer in np.ndindex(*dims[:split]):
+        for start in range(0, dims[split], step):
+            block = [(i, i + 1) for i in outer] + [(start, min(start + step, dims[split]))]
+            block += [(0, n) for n in dims[split + 1 :]]
+            yield slice(*block[0]), tuple(block[1:])

@@ -1,0 +1,110 @@
+"""``gemm``: im2col + one BLAS matrix product per block of output positions.
+
+For a block of ``M`` output positions, the windows of all ``K`` kernel taps are copied side by side
+into a column matrix ``cols`` of shape ``(groups, M, K * C_g)`` (column order: tap, then channel,
+matching the kernel flattened as ``(groups, K * C_g, O_g)``), and
+
+    y_block = cols @ w            # (groups, M, O_g)
+    dcols   = dy_block @ w.T      # backward_input: scattered back onto the windows (col2im)
+    dw     += cols.T @ dy_block   # backward_weight
+
+Memory: blocks are sized so ``cols`` stays under ``COLS_BUDGET_BYTES`` (16 MiB), so the extra
+memory of a call is at most one padded copy of the input, the output, and 16 MiB — never a full
+im2col matrix (PyTorch issue 31655 reports 90 GiB for one).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._spec import ConvSpec
+from ._common import output_chunks, tap_window, taps
+
+COLS_BUDGET_BYTES = 16 * 2**20
+
+
+def _chunks(spec: ConvSpec):
+    per_position = (spec.taps * spec.in_channels + spec.out_channels) * spec.item_bytes()
+    return output_chunks(spec, per_position, COLS_BUDGET_BYTES)
+
+
+def _block_shape(batch_range: slice, ranges, spec: ConvSpec) -> tuple[int, ...]:
+    nb = len(range(*batch_range.indices(spec.batch)))
+    return (nb, *(stop - start for start, stop in ranges))
+
+
+def _grouped_rows(block: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    """``(nb, *blk, G * c)`` -> ``(G, M, c)`` (a view when G == 1)."""
+    rows = block.reshape(-1, spec.groups, block.shape[-1] // spec.groups)
+    return rows.transpose(1, 0, 2)
+
+
+def _im2col(xg: np.ndarray, spec: ConvSpec, batch_range: slice, ranges) -> np.ndarray:
+    """Column matrix ``(G, M, K * C_g)`` of one block; ``xg`` is ``(N, *padded, G, C_g)``."""
+    block = _block_shape(batch_range, ranges, spec)
+    cols = np.empty((spec.groups, *block, spec.taps, spec.in_per_group), spec.dtype)
+    for i, tap in enumerate(taps(spec)):
+        cols[..., i, :] = np.moveaxis(tap_window(xg, spec, tap, ranges, batch_range), -2, 0)
+    return cols.reshape(spec.groups, math.prod(block), spec.taps * spec.in_per_group)
+
+
+def _grouped_input(xp: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    return xp.reshape(*xp.shape[:-1], spec.groups, spec.in_per_group)
+
+
+def _kernel_matrix(w: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    return w.reshape(spec.groups, spec.taps * spec.in_per_group, spec.out_per_group)
+
+
+def _block_key(batch_range: slice, ranges) -> tuple:
+    return (batch_range, *(slice(start, stop) for start, stop in ranges))
+
+
+def forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    out = np.empty((spec.batch, *spec.out_spatial, spec.out_channels), spec.dtype)
+    xg, wmat = _grouped_input(xp, spec), _kernel_matrix(w, spec)
+    for batch_range, ranges in _chunks(spec):
+        target = out[_block_key(batch_range, ranges)]
+        result = np.matmul(_im2col(xg, spec, batch_range, ranges), wmat)  # (G, M, O_g)
+        target[...] = result.transpose(1, 0, 2).reshape(target.shape)
+    return out
+
+
+def backward_input(dy: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    dxg = np.zeros((spec.batch, *spec.padded_spatial, spec.groups, spec.in_per_group), spec.dtype)
+    w_t = _kernel_matrix(w, spec).transpose(0, 2, 1)  # (G, O_g, K * C_g)
+    for batch_range, ranges in _chunks(spec):
+        block = _block_shape(batch_range, ranges, spec)
+        dy_rows = _grouped_rows(dy[_block_key(batch_range, ranges)], spec)
+        dcols = np.matmul(dy_rows, w_t).reshape(spec.groups, *block, spec.taps, spec.in_per_group)
+        for i, tap in enumerate(taps(spec)):  # col2im: overlapping windows accumulate
+            window = tap_window(dxg, spec, tap, ranges, batch_range)
+            window += np.moveaxis(dcols[..., i, :], 0, -2)
+    return dxg.reshape(*dxg.shape[:-2], spec.in_channels)
+
+
+def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    dw = np.zeros((spec.groups, spec.taps * spec.in_per_group, spec.out_per_group), spec.dtype)
+    xg = _grouped_input(xp, spec)
+    for batch_range, ranges in _chunks(spec):
+        cols = _im2col(xg, spec, batch_range, ranges)
+        dw += np.matmul(cols.transpose(0, 2, 1), _grouped_rows(dy[_block_key(batch_range, ranges)], spec))
+    return dw.reshape(spec.groups, *spec.kernel_spatial, spec.in_per_group, spec.out_per_group)
+
+
+def workspace_bytes(spec: ConvSpec) -> int:
+    """Largest column block: bounded by ``COLS_BUDGET_BYTES`` (or one output row if larger)."""
+    per_position = (spec.taps * spec.in_channels + spec.out_channels) * spec.item_bytes()
+    return min(spec.output_positions * per_position, max(COLS_BUDGET_BYTES, per_position))
+
+
+def cost(spec: ConvSpec) -> float:
+    """Seconds: BLAS throughput falling off for thin per-group matrices, the im2col copy, and a
+    per-block Python overhead."""
+    width = min(spec.taps * spec.in_per_group, spec.out_per_group)
+    blas_rate = 6e10 * min(1.0, width / 64) ** 0.5 / (2 if spec.dtype == np.float64 else 1)
+    copy_bytes = spec.output_positions * spec.taps * spec.in_channels * spec.item_bytes()
+    blocks = max(1, (spec.output_positions * spec.taps * spec.in_channels * spec.item_bytes()) // COLS_BUDGET_BYTES)
+    return spec.flops / blas_rate + copy_bytes / 5e9 + blocks * spec.taps * 5e-6 + 3e-5 * spec.groups ** 0.5
