@@ -9,6 +9,7 @@ array([[4., 6., 6., 6., 4.],
        [4., 6., 6., 6., 4.]])
 """
 
+from . import kernels
 from .algorithms import algorithms
 from .explain import Explanation, explain
 from .ops import (
@@ -37,5 +38,6 @@ __all__ = [
     "conv_transpose",
     "depthwise_conv2d",
     "explain",
+    "kernels",
     "separable_conv2d",
 ]

@@ -233,6 +233,20 @@ def as_numeric_array(value, name: str) -> np.ndarray:
     return array
 
 
+def check_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """A bool, integer or float16/32/64 dtype, else TypeError."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"Invalid value for argument `{name}`: not a dtype. {received(**{name: dtype})}") from None
+    if dtype.kind not in "biuf" or dtype.itemsize > 8:
+        raise TypeError(
+            f"Invalid dtype for argument `{name}`: expected a bool, integer or float16/32/64 dtype. "
+            f"Received: {name}={dtype}"
+        )
+    return dtype
+
+
 def result_dtypes(*dtypes) -> tuple[np.dtype, np.dtype]:
     """(output dtype, compute dtype) under npconv's dtype rules.
 
@@ -250,7 +264,7 @@ def result_dtypes(*dtypes) -> tuple[np.dtype, np.dtype]:
     return out, compute
 
 
-def _memory_limit_bytes() -> int:
+def memory_limit_bytes() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
@@ -421,7 +435,7 @@ def make_spec(
     out_spatial = tuple(computed) if out_spatial is None else tuple(out_spatial)
 
     out_dtype, compute_dtype = result_dtypes(*dtypes)
-    limit = _memory_limit_bytes()
+    limit = memory_limit_bytes()
     padded_elems = batch * in_channels * math.prod(n + lo + hi for n, (lo, hi) in zip(in_spatial, pads))
     out_elems = batch * out_channels * math.prod(out_spatial)
     if max(padded_elems, out_elems) * compute_dtype.itemsize > limit:

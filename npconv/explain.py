@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._spec import ConvSpec, make_spec
+from ._spec import ConvSpec, check_dtype, make_spec
 from .algorithms import candidates, select
 
 
@@ -68,6 +68,7 @@ def explain(x_shape, w_shape, *, dtype=np.float32, **conv_params) -> Explanation
     """
     algorithm = conv_params.pop("algorithm", "auto")
     conv_params.pop("bias", None)  # a bias changes nothing reported here
+    dtype = check_dtype(dtype)
     spec = make_spec(x_shape, w_shape, dtypes=(dtype, dtype), **conv_params)
     chosen = select(spec, algorithm)
     item = spec.out_dtype.itemsize

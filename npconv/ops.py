@@ -9,6 +9,8 @@ the adjoint of the padding, so they are exact for every padding mode.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _padding
@@ -17,6 +19,7 @@ from ._spec import (
     _explicit_padding,
     as_numeric_array,
     make_spec,
+    memory_limit_bytes,
     normalize_ints,
     parse_data_format,
     parse_groups,
@@ -73,13 +76,13 @@ def _user_output(y: np.ndarray, spec: ConvSpec) -> np.ndarray:
     return np.ascontiguousarray(y, dtype=spec.out_dtype)
 
 
-def _bias_array(bias, spec: ConvSpec) -> np.ndarray | None:
+def _bias_array(bias, channels: int, dtype) -> np.ndarray | None:
     """Validated bias in the compute dtype (checked before any work is done), or None."""
     if bias is None:
         return None
     bias = as_numeric_array(bias, "bias")
-    _check_shape(bias, (spec.out_channels,), "bias")
-    return bias.astype(spec.dtype, copy=False)
+    _check_shape(bias, (channels,), "bias")
+    return bias.astype(dtype, copy=False)
 
 
 def _check_shape(array: np.ndarray, expected: tuple, name: str, **context) -> None:
@@ -177,7 +180,7 @@ def conv(
         dtypes=(x.dtype, w.dtype),
     )
     chosen = select(spec, algorithm)
-    bias = _bias_array(bias, spec)
+    bias = _bias_array(bias, spec.out_channels, spec.dtype)
     y = chosen.forward(_padded_input(x, spec), _internal_kernel(w, spec), spec)
     if bias is not None:
         y += bias
@@ -393,9 +396,10 @@ def conv_transpose(
     strides = normalize_ints(stride, rank, "stride")
     dilations = normalize_ints(dilation, rank, "dilation")
     groups = parse_groups(groups)
+    output_paddings = None
     if output_padding is not None:
-        output_padding = normalize_ints(output_padding, rank, "output_padding", minimum=0)
-        for op, s, d in zip(output_padding, strides, dilations):
+        output_paddings = normalize_ints(output_padding, rank, "output_padding", minimum=0)
+        for op, s, d in zip(output_paddings, strides, dilations):
             if op >= s and op >= d:
                 raise ValueError(
                     "Invalid value for argument `output_padding`: must be smaller than either the stride "
@@ -429,7 +433,7 @@ def conv_transpose(
             strides[i],
             dilations[i],
             padding if isinstance(padding, str) else pairs[i],
-            None if output_padding is None else output_padding[i],
+            None if output_paddings is None else output_paddings[i],
         )
         if length < 1:
             raise ValueError(
@@ -439,6 +443,12 @@ def conv_transpose(
         lengths.append(length)
         forward_pads.append(pads)
     output_shape = (batch, *lengths, out_channels) if channels_last else (batch, out_channels, *lengths)
+    if math.prod(output_shape) * 8 > memory_limit_bytes():
+        raise ValueError(
+            f"The transposed convolution's output {output_shape} would not fit in this machine's memory. "
+            f"{received(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)}, "
+            f"x.shape={x.shape}, w.shape={w.shape}"
+        )
     spec = make_spec(
         output_shape,
         w.shape,
@@ -452,7 +462,7 @@ def conv_transpose(
         out_spatial=tuple(spatial),
     )
     chosen = select(spec, algorithm)
-    bias = _bias_array(bias, spec)
+    bias = _bias_array(bias, spec.in_channels, spec.dtype)  # the forward conv's input = our output
     x_internal = np.asarray(_channels_last(x, spec), dtype=spec.dtype)
     y = _padding.pad_adjoint(chosen.backward_input(x_internal, _internal_kernel(w, spec), spec), spec.padding, "zeros")
     if bias is not None:
@@ -544,7 +554,12 @@ def separable_conv2d(
     """
     depthwise_w = as_numeric_array(depthwise_w, "depthwise_w")
     pointwise_w = as_numeric_array(pointwise_w, "pointwise_w")
-    if depthwise_w.ndim == 4 and pointwise_w.shape[:3] != (1, 1, depthwise_w.shape[2] * depthwise_w.shape[3]):
+    if depthwise_w.ndim != 4:
+        raise ValueError(
+            "Invalid depthwise kernel: expected 4 dims (kh, kw, in_channels, multiplier). "
+            f"Received: depthwise_w.shape={depthwise_w.shape}"
+        )
+    if pointwise_w.shape[:3] != (1, 1, depthwise_w.shape[2] * depthwise_w.shape[3]):
         raise ValueError(
             "Invalid pointwise kernel: expected shape (1, 1, in_channels * multiplier, out_channels) = "
             f"(1, 1, {depthwise_w.shape[2] * depthwise_w.shape[3]}, out). "
