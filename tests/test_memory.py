@@ -1,0 +1,48 @@
+"""gemm's memory bound: peak extra memory <= max(3 x (input + output) bytes, 64 MiB), measured."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import npconv as nc
+
+MiB = 2**20
+
+
+def peak_bytes(function):
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        function()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+CASES = {
+    # in + out large: the bound is 3 x (input + output)
+    "large-activations": ((2, 96, 96, 64), (3, 3, 64, 64), {"padding": "same"}),
+    # a full im2col would be 49 x the input (~200 MiB): chunking must keep it under 64 MiB
+    "wide-kernel": ((1, 64, 64, 256), (7, 7, 256, 8), {"padding": "same"}),
+    "strided-grouped": ((4, 64, 64, 32), (3, 3, 8, 32), {"stride": 2, "groups": 4, "padding": 1}),
+}
+
+
+@pytest.mark.parametrize("op", ["forward", "backprop_input", "backprop_filter"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_gemm_peak_memory_is_bounded(case, op):
+    x_shape, w_shape, params = CASES[case]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal(w_shape, dtype=np.float32)
+    y_shape = nc.explain(x_shape, w_shape, **params).output_shape
+    dy = rng.standard_normal(y_shape, dtype=np.float32)
+    run = {
+        "forward": lambda: nc.conv(x, w, algorithm="gemm", **params),
+        "backprop_input": lambda: nc.conv_backprop_input(dy, w, x.shape, algorithm="gemm", **params),
+        "backprop_filter": lambda: nc.conv_backprop_filter(x, dy, w.shape, algorithm="gemm", **params),
+    }[op]
+    bound = max(3 * (x.nbytes + dy.nbytes), 64 * MiB)
+    peak = peak_bytes(run)
+    assert peak <= bound, f"peak {peak / MiB:.1f} MiB > bound {bound / MiB:.1f} MiB"
