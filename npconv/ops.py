@@ -106,6 +106,25 @@ def _shape_argument(shape, ndim: int, name: str) -> tuple[int, ...]:
     return tuple(int(v) for v in shape)
 
 
+CONV_PARAMS = frozenset(
+    ("stride", "padding", "dilation", "groups", "data_format", "kernel_format", "padding_mode", "pad_value", "flip")
+)
+
+
+def _plan(x_shape, w_shape, dtypes, conv_params: dict, function_name: str):
+    """Validate ``conv``'s keyword arguments into a spec and pick the algorithm that will run it."""
+    params = dict(conv_params)
+    algorithm = params.pop("algorithm", "auto")
+    unknown = sorted(set(params) - CONV_PARAMS)
+    if unknown:
+        raise TypeError(
+            f"{function_name}() got unexpected keyword arguments {unknown}; it takes conv's keyword "
+            f"arguments except bias: {sorted(CONV_PARAMS | {'algorithm'})}"
+        )
+    spec = make_spec(x_shape, w_shape, dtypes=dtypes, **params)
+    return spec, select(spec, algorithm)
+
+
 # --------------------------------------------------------------------------- forward
 
 
@@ -165,9 +184,7 @@ def conv(
     """
     x = as_numeric_array(x, "x")
     w = as_numeric_array(w, "w")
-    spec = make_spec(
-        x.shape,
-        w.shape,
+    conv_params = dict(
         stride=stride,
         padding=padding,
         dilation=dilation,
@@ -177,9 +194,9 @@ def conv(
         padding_mode=padding_mode,
         pad_value=pad_value,
         flip=flip,
-        dtypes=(x.dtype, w.dtype),
+        algorithm=algorithm,
     )
-    chosen = select(spec, algorithm)
+    spec, chosen = _plan(x.shape, w.shape, (x.dtype, w.dtype), conv_params, "conv")
     bias = _bias_array(bias, spec.out_channels, spec.dtype)
     y = chosen.forward(_padded_input(x, spec), _internal_kernel(w, spec), spec)
     if bias is not None:
@@ -213,25 +230,10 @@ conv3d = _ranked(3, "conv3d")
 # --------------------------------------------------------------------------- gradients
 
 
-def conv_backprop_input(
-    dy,
-    w,
-    input_shape,
-    *,
-    stride=1,
-    padding="valid",
-    dilation=1,
-    groups=1,
-    data_format="channels_last",
-    kernel_format=None,
-    padding_mode="zeros",
-    pad_value=0.0,
-    flip=False,
-    algorithm="auto",
-) -> np.ndarray:
-    """Gradient of ``conv(x, w, **params)`` w.r.t. ``x``: the vector-Jacobian product with ``dy``.
+def conv_backprop_input(dy, w, input_shape, **conv_params) -> np.ndarray:
+    """Gradient of ``conv(x, w, **conv_params)`` w.r.t. ``x``: the vector-Jacobian product with ``dy``.
 
-    ``input_shape`` is ``x.shape``; ``dy`` has ``conv``'s output shape.  The gradient flows back
+    ``conv_params`` are :func:`conv`'s keyword arguments except ``bias``.  ``input_shape`` is ``x.shape``; ``dy`` has ``conv``'s output shape.  The gradient flows back
     through every padding mode (a reflected pixel's gradient lands on the pixel it mirrors).
     Satisfies ``<conv(x, w), dy> == <x, conv_backprop_input(dy, w, x.shape)>`` (zeros padding).
 
@@ -243,46 +245,17 @@ def conv_backprop_input(
     dy = as_numeric_array(dy, "dy")
     w = as_numeric_array(w, "w")
     input_shape = _shape_argument(input_shape, w.ndim, "input_shape")
-    spec = make_spec(
-        input_shape,
-        w.shape,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        data_format=data_format,
-        kernel_format=kernel_format,
-        padding_mode=padding_mode,
-        pad_value=pad_value,
-        flip=flip,
-        dtypes=(dy.dtype, w.dtype),
-    )
+    spec, chosen = _plan(input_shape, w.shape, (dy.dtype, w.dtype), conv_params, "conv_backprop_input")
     _check_shape(dy, spec.y_shape(), "dy", input_shape=input_shape)
-    chosen = select(spec, algorithm)
     dy_internal = np.asarray(_channels_last(dy, spec), dtype=spec.dtype)
     dxp = chosen.backward_input(dy_internal, _internal_kernel(w, spec), spec)
     return _user_output(_padding.pad_adjoint(dxp, spec.padding, spec.padding_mode), spec)
 
 
-def conv_backprop_filter(
-    x,
-    dy,
-    kernel_shape,
-    *,
-    stride=1,
-    padding="valid",
-    dilation=1,
-    groups=1,
-    data_format="channels_last",
-    kernel_format=None,
-    padding_mode="zeros",
-    pad_value=0.0,
-    flip=False,
-    algorithm="auto",
-) -> np.ndarray:
-    """Gradient of ``conv(x, w, **params)`` w.r.t. ``w``: the vector-Jacobian product with ``dy``.
+def conv_backprop_filter(x, dy, kernel_shape, **conv_params) -> np.ndarray:
+    """Gradient of ``conv(x, w, **conv_params)`` w.r.t. ``w``: the vector-Jacobian product with ``dy``.
 
-    ``kernel_shape`` is ``w.shape`` (in its kernel layout); the result has that shape.
+    ``conv_params`` are :func:`conv`'s keyword arguments except ``bias``.  ``kernel_shape`` is ``w.shape`` (in its kernel layout); the result has that shape.
     Satisfies ``<conv(x, w), dy> == <w, conv_backprop_filter(x, dy, w.shape)>``.
 
     >>> import numpy as np, npconv as nc
@@ -293,22 +266,8 @@ def conv_backprop_filter(
     x = as_numeric_array(x, "x")
     dy = as_numeric_array(dy, "dy")
     kernel_shape = _shape_argument(kernel_shape, x.ndim, "kernel_shape")
-    spec = make_spec(
-        x.shape,
-        kernel_shape,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        data_format=data_format,
-        kernel_format=kernel_format,
-        padding_mode=padding_mode,
-        pad_value=pad_value,
-        flip=flip,
-        dtypes=(x.dtype, dy.dtype),
-    )
+    spec, chosen = _plan(x.shape, kernel_shape, (x.dtype, dy.dtype), conv_params, "conv_backprop_filter")
     _check_shape(dy, spec.y_shape(), "dy", kernel_shape=kernel_shape)
-    chosen = select(spec, algorithm)
     dy_internal = np.asarray(_channels_last(dy, spec), dtype=spec.dtype)
     return _user_kernel(chosen.backward_weight(_padded_input(x, spec), dy_internal, spec), spec)
 
