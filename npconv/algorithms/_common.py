@@ -46,7 +46,8 @@ def output_chunks(spec: ConvSpec, bytes_per_position: int, budget_bytes: int):
 
     Yields ``(batch_range, out_ranges)`` with ``batch_range`` a slice and ``out_ranges`` one
     ``(start, stop)`` per spatial dim.  Leading dims are split first; a block holds at most
-    ``budget_bytes // bytes_per_position`` positions (at least one).
+    ``budget_bytes // bytes_per_position`` positions (at least one), and is contiguous in a C-order
+    ``(N, *out_spatial, ...)`` array (fixed leading indices, one split range, whole trailing dims).
     """
     dims = (spec.batch, *spec.out_spatial)
     max_positions = max(1, budget_bytes // max(1, bytes_per_position))

@@ -66,9 +66,9 @@ def forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
     out = np.empty((spec.batch, *spec.out_spatial, spec.out_channels), spec.dtype)
     xg, wmat = _grouped_input(xp, spec), _kernel_matrix(w, spec)
     for batch_range, ranges in _chunks(spec):
-        target = out[_block_key(batch_range, ranges)]
-        result = np.matmul(_im2col(xg, spec, batch_range, ranges), wmat)  # (G, M, O_g)
-        target[...] = result.transpose(1, 0, 2).reshape(target.shape)
+        # A block spans whole trailing dims, so it is contiguous: the product is written in place.
+        target = out[_block_key(batch_range, ranges)].reshape(-1, spec.groups, spec.out_per_group)
+        np.matmul(_im2col(xg, spec, batch_range, ranges), wmat, out=target.transpose(1, 0, 2))
     return out
 
 
