@@ -21,6 +21,7 @@ from ._spec import (
     make_spec,
     memory_limit_bytes,
     normalize_ints,
+    output_size,
     parse_data_format,
     parse_groups,
     parse_kernel_format,
@@ -398,6 +399,13 @@ def conv_transpose(
             raise ValueError(
                 f"The transposed convolution's output would be empty (length {length} along spatial dim "
                 f"{i}). {received(padding=padding, output_padding=output_padding)}"
+            )
+        if output_size(length, *pads, kernel_spatial[i], strides[i], dilations[i]) < spatial[i]:
+            # e.g. Keras' size for padding="same" with an even kernel and output_padding (TF refuses it too)
+            raise ValueError(
+                f"Inconsistent transposed convolution: an output of length {length} along spatial dim {i} "
+                f"(padding {pads}) gives a forward convolution with fewer than the input's {spatial[i]} "
+                f"positions. {received(padding=padding, output_padding=output_padding)}"
             )
         lengths.append(length)
         forward_pads.append(pads)
