@@ -11,6 +11,7 @@ without it only npconv's numbers are printed.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import subprocess
@@ -25,9 +26,12 @@ import npconv as nc
 def cpu_name() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-        flags = next((line for line in out.splitlines() if line.startswith("Flags")), "")
-        return f"{model}, {'AVX-512' if 'avx512f' in flags else 'AVX2' if 'avx2' in flags else 'no AVX2'}"
+        fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        model = fields.get("Model name", "?").strip()
+        family = f"family {fields.get('CPU family', '?').strip()} model {fields.get('Model', '?').strip()}"
+        flags = fields.get("Flags", "")
+        vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+        return f"{model} ({family}), {vector}, {len(os.sched_getaffinity(0))} cores"
     except (OSError, subprocess.CalledProcessError, StopIteration):
         return platform.processor() or "unknown CPU"
 
@@ -65,7 +69,7 @@ def main() -> None:
         import torch
         import torch.nn.functional as F
 
-        torch.set_num_threads(len(__import__("os").sched_getaffinity(0)))
+        torch.set_num_threads(len(os.sched_getaffinity(0)))
     except ImportError:
         torch = None
     print(f"CPU: {cpu_name()}; numpy {np.__version__}; torch {torch.__version__ if torch else 'not installed'}")
@@ -86,7 +90,7 @@ def main() -> None:
         for _ in range(args.repeats):  # interleaved: each round runs every contender once
             for label, run in runs.items():
                 times[label].append(median_time(run, 1))
-        in_out = x_nchw.nbytes * 2 * w_shape[0] // x_shape[1]
+        in_out = x_nchw.nbytes + runs["npconv gemm NHWC"]().nbytes
         print(f"\n{name}: input {x_shape} NCHW, kernel {w_shape}, {params}")
         reference = statistics.median(times["torch F.conv2d NCHW"]) if torch is not None else None
         for label, values in times.items():
