@@ -49,7 +49,8 @@ def _axis_slice(axis: int, index, ndim: int) -> tuple:
 
 
 def pad(x: np.ndarray, padding, mode: str, value: float, dtype) -> np.ndarray:
-    """Pad the spatial dims of channels-last ``x`` into a new contiguous array of ``dtype``.
+    """Pad the spatial dims of channels-last ``x`` into a new contiguous array of ``dtype`` (``x``
+    itself when there is nothing to pad and it already is one).
 
     ``padding`` has one ``(before, after)`` pair per spatial dim.  Works for views in any memory
     order (the layout change and the cast happen in the same copy).
@@ -57,13 +58,18 @@ def pad(x: np.ndarray, padding, mode: str, value: float, dtype) -> np.ndarray:
     >>> pad(np.arange(3.0).reshape(1, 3, 1), [(2, 1)], "reflect", 0.0, np.float64)[0, :, 0]
     array([2., 1., 0., 1., 2., 1.])
     """
+    if not any(lo or hi for lo, hi in padding) and x.dtype == dtype and x.flags.c_contiguous:
+        return x  # nothing to pad: algorithms only read it
     spatial = x.shape[1:-1]
     shape = (x.shape[0], *(n + lo + hi for n, (lo, hi) in zip(spatial, padding)), x.shape[-1])
-    fill = value if mode == "constant" else 0
-    out = np.full(shape, fill, dtype=dtype) if any(lo or hi for lo, hi in padding) else np.empty(shape, dtype)
+    out = np.empty(shape, dtype)
     interior = (slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(spatial, padding)), slice(None))
     out[interior] = x
-    if mode in ("zeros", "constant"):
+    if mode in ("zeros", "constant"):  # fill only the border slabs (corners twice)
+        fill = value if mode == "constant" else 0
+        for dim, (n, (lo, hi)) in enumerate(zip(spatial, padding)):
+            out[_axis_slice(dim + 1, slice(0, lo), out.ndim)] = fill
+            out[_axis_slice(dim + 1, slice(lo + n, None), out.ndim)] = fill
         return out
     # Fill borders dim by dim; later dims copy from already padded earlier dims, so corners match
     # np.pad's result.

@@ -1,4 +1,4 @@
-"""The ``npconv`` command line: ``npconv demo``, ``npconv explain``."""
+"""The ``npconv`` command line: ``npconv demo``, ``npconv explain``, ``npconv bench``."""
 
 from __future__ import annotations
 
@@ -41,10 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--data-format", default="channels_last")
     exp.add_argument("--padding-mode", default="zeros")
     exp.add_argument("--dtype", default="float32")
+    commands.add_parser("bench", help="benchmark suite vs PyTorch / SciPy (npconv bench --help)", add_help=False)
     return parser
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        from .bench import main as bench_main
+
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         from .demo import run

@@ -112,8 +112,9 @@ CONV_PARAMS = frozenset(
 )
 
 
-def _plan(x_shape, w_shape, dtypes, conv_params: dict, function_name: str):
-    """Validate ``conv``'s keyword arguments into a spec and pick the algorithm that will run it."""
+def _plan(x_shape, w_shape, dtypes, conv_params: dict, function_name: str, direction: str = "forward"):
+    """Validate ``conv``'s keyword arguments into a spec and pick the algorithm that will run its
+    ``direction`` (forward, backward_input or backward_weight)."""
     params = dict(conv_params)
     algorithm = params.pop("algorithm", "auto")
     unknown = sorted(set(params) - CONV_PARAMS)
@@ -123,7 +124,7 @@ def _plan(x_shape, w_shape, dtypes, conv_params: dict, function_name: str):
             f"arguments except bias: {sorted(CONV_PARAMS | {'algorithm'})}"
         )
     spec = make_spec(x_shape, w_shape, dtypes=dtypes, **params)
-    return spec, select(spec, algorithm)
+    return spec, select(spec, algorithm, direction)
 
 
 # --------------------------------------------------------------------------- forward
@@ -246,7 +247,7 @@ def conv_backprop_input(dy, w, input_shape, **conv_params) -> np.ndarray:
     dy = as_numeric_array(dy, "dy")
     w = as_numeric_array(w, "w")
     input_shape = _shape_argument(input_shape, w.ndim, "input_shape")
-    spec, chosen = _plan(input_shape, w.shape, (dy.dtype, w.dtype), conv_params, "conv_backprop_input")
+    spec, chosen = _plan(input_shape, w.shape, (dy.dtype, w.dtype), conv_params, "conv_backprop_input", "backward_input")
     _check_shape(dy, spec.y_shape(), "dy", input_shape=input_shape)
     dy_internal = np.asarray(_channels_last(dy, spec), dtype=spec.dtype)
     dxp = chosen.backward_input(dy_internal, _internal_kernel(w, spec), spec)
@@ -267,7 +268,7 @@ def conv_backprop_filter(x, dy, kernel_shape, **conv_params) -> np.ndarray:
     x = as_numeric_array(x, "x")
     dy = as_numeric_array(dy, "dy")
     kernel_shape = _shape_argument(kernel_shape, x.ndim, "kernel_shape")
-    spec, chosen = _plan(x.shape, kernel_shape, (x.dtype, dy.dtype), conv_params, "conv_backprop_filter")
+    spec, chosen = _plan(x.shape, kernel_shape, (x.dtype, dy.dtype), conv_params, "conv_backprop_filter", "backward_weight")
     _check_shape(dy, spec.y_shape(), "dy", kernel_shape=kernel_shape)
     dy_internal = np.asarray(_channels_last(dy, spec), dtype=spec.dtype)
     return _user_kernel(chosen.backward_weight(_padded_input(x, spec), dy_internal, spec), spec)
@@ -428,7 +429,7 @@ def conv_transpose(
         dtypes=(x.dtype, w.dtype),
         out_spatial=tuple(spatial),
     )
-    chosen = select(spec, algorithm)
+    chosen = select(spec, algorithm, "backward_input")
     bias = _bias_array(bias, spec.in_channels, spec.dtype)  # the forward conv's input = our output
     x_internal = np.asarray(_channels_last(x, spec), dtype=spec.dtype)
     y = _padding.pad_adjoint(chosen.backward_input(x_internal, _internal_kernel(w, spec), spec), spec.padding, "zeros")

@@ -1,8 +1,10 @@
 """The algorithm registry.
 
 An algorithm is one module with ``forward``, ``backward_input`` and ``backward_weight`` for a valid
-convolution of an already padded input in the internal layout (see ``_common``), plus ``cost(spec)``
-(estimated seconds) and optionally ``eligible(spec)`` and ``workspace_bytes(spec)``.  Adding an
+convolution of an already padded input in the internal layout (see ``_common``), plus
+``cost(spec, direction)`` (estimated seconds of one ``direction``: ``"forward"``,
+``"backward_input"`` or ``"backward_weight"``) and optionally ``eligible(spec)`` and
+``workspace_bytes(spec)``.  Adding an
 algorithm is one module and one :func:`register` line; the test-suite loops over the registry, so
 a new algorithm is checked on every configuration it is eligible for without new test code.
 """
@@ -11,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 from .._spec import ConvSpec, received
-from . import direct, gemm
+from . import depthwise, direct, fft, gemm, winograd
+
+DIRECTIONS = ("forward", "backward_input", "backward_weight")
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,7 @@ class Algorithm:
     forward: Callable
     backward_input: Callable
     backward_weight: Callable
-    cost: Callable[[ConvSpec], float]
+    cost: Callable[[ConvSpec, str], float]
     eligible: Callable[[ConvSpec], bool]
     workspace_bytes: Callable[[ConvSpec], int]
 
@@ -32,8 +36,8 @@ class Algorithm:
 _REGISTRY: dict[str, Algorithm] = {}
 
 
-def register(name: str, module: ModuleType) -> None:
-    """Register an algorithm module under ``name`` (its docstring's first line is its summary)."""
+def register(name: str, module: ModuleType | SimpleNamespace) -> None:
+    """Register an algorithm module (or namespace of its functions) under ``name`` (its docstring's first line is its summary)."""
     _REGISTRY[name] = Algorithm(
         name=name,
         summary=(module.__doc__ or name).strip().splitlines()[0],
@@ -48,6 +52,10 @@ def register(name: str, module: ModuleType) -> None:
 
 register("direct", direct)
 register("gemm", gemm)
+register("winograd", winograd.F4X4)
+register("winograd_2x2", winograd.F2X2)
+register("fft", fft)
+register("depthwise", depthwise)
 
 
 def algorithms() -> list[str]:
@@ -55,20 +63,21 @@ def algorithms() -> list[str]:
 
     >>> import npconv as nc
     >>> nc.algorithms()
-    ['direct', 'gemm']
+    ['direct', 'gemm', 'winograd', 'winograd_2x2', 'fft', 'depthwise']
     """
     return list(_REGISTRY)
 
 
-def candidates(spec: ConvSpec) -> dict[str, float]:
-    """Estimated seconds of every algorithm eligible for ``spec``."""
-    return {name: alg.cost(spec) for name, alg in _REGISTRY.items() if alg.eligible(spec)}
+def candidates(spec: ConvSpec, direction: str = "forward") -> dict[str, float]:
+    """Estimated seconds of every algorithm eligible for ``spec``, for one ``direction``."""
+    return {name: alg.cost(spec, direction) for name, alg in _REGISTRY.items() if alg.eligible(spec)}
 
 
-def select(spec: ConvSpec, algorithm) -> Algorithm:
-    """The algorithm to run: the named one (checked for eligibility) or, for "auto", the cheapest."""
+def select(spec: ConvSpec, algorithm, direction: str = "forward") -> Algorithm:
+    """The algorithm to run: the named one (checked for eligibility) or, for "auto", the one with
+    the lowest estimated time in ``direction``."""
     if algorithm == "auto":
-        costs = candidates(spec)
+        costs = candidates(spec, direction)
         return _REGISTRY[min(costs, key=costs.get)]
     if not isinstance(algorithm, str) or algorithm not in _REGISTRY:
         raise ValueError(

@@ -8,6 +8,7 @@ spatial offsets) at output position ``o`` reads input position ``o * stride + t 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 
@@ -62,3 +63,26 @@ def output_chunks(spec: ConvSpec, bytes_per_position: int, budget_bytes: int):
             block = [(i, i + 1) for i in outer] + [(start, min(start + step, dims[split]))]
             block += [(0, n) for n in dims[split + 1 :]]
             yield slice(*block[0]), tuple(block[1:])
+
+
+def backward_input_as_forward(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, forward) -> np.ndarray:
+    """Gradient w.r.t. the padded input of a stride-1 correlation, run by ``forward``.
+
+    Input position ``p = o + t * d`` receives ``dy[o] @ w[t].T``, so ``dx`` is the full correlation
+    of ``dy`` (zero-padded by ``(k - 1) * d`` on both sides) with the kernel rotated 180 degrees and
+    its channel axes swapped: a forward convolution, with no scatter-add.
+    """
+    assert all(s == 1 for s in spec.stride), "stride-1 convolutions only"
+    pads = tuple(((k - 1) * d, (k - 1) * d) for k, d in zip(spec.kernel_spatial, spec.dilation))
+    dy_padded = np.zeros((spec.batch, *(o + lo + hi for o, (lo, hi) in zip(spec.out_spatial, pads)), spec.out_channels), spec.dtype)
+    dy_padded[(slice(None), *(slice(lo, lo + o) for o, (lo, _) in zip(spec.out_spatial, pads)))] = dy
+    rotated = w[(slice(None), *[slice(None, None, -1)] * spec.rank)]
+    adjoint = dataclasses.replace(
+        spec,
+        in_channels=spec.out_channels,
+        out_channels=spec.in_channels,
+        in_spatial=spec.out_spatial,
+        padding=pads,
+        out_spatial=spec.padded_spatial,
+    )
+    return forward(dy_padded, np.ascontiguousarray(np.swapaxes(rotated, -1, -2)), adjoint)

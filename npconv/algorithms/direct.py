@@ -52,6 +52,6 @@ def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarra
     return dw
 
 
-def cost(spec: ConvSpec) -> float:
-    """Seconds: einsum runs at a few GFLOP/s, plus a per-tap overhead."""
+def cost(spec: ConvSpec, direction: str = "forward") -> float:
+    """Seconds (the same for each direction): einsum runs at a few GFLOP/s, plus a per-tap overhead."""
     return spec.taps * 2e-5 + spec.flops / 2e9

@@ -8,6 +8,8 @@ matching the kernel flattened as ``(groups, K * C_g, O_g)``), and
     dcols   = dy_block @ w.T      # backward_input: scattered back onto the windows (col2im)
     dw     += cols.T @ dy_block   # backward_weight
 
+A 1x1 kernel at stride 1 needs no copy at all: the input block is its own column matrix.
+
 Memory: blocks are sized so ``cols`` stays under ``COLS_BUDGET_BYTES`` (16 MiB), so the extra
 memory of a call is at most one padded copy of the input, the output, and 16 MiB — never a full
 im2col matrix (PyTorch issue 31655 reports 90 GiB for one).
@@ -44,6 +46,9 @@ def _grouped_rows(block: np.ndarray, spec: ConvSpec) -> np.ndarray:
 def _im2col(xg: np.ndarray, spec: ConvSpec, batch_range: slice, ranges) -> np.ndarray:
     """Column matrix ``(G, M, K * C_g)`` of one block; ``xg`` is ``(N, *padded, G, C_g)``."""
     block = _block_shape(batch_range, ranges, spec)
+    if spec.taps == 1 and all(s == 1 for s in spec.stride) and spec.padded_spatial == spec.out_spatial:
+        # 1x1 at stride 1: the input block already is the column matrix (a view, no copy).
+        return np.moveaxis(xg[_block_key(batch_range, ranges)], -2, 0).reshape(spec.groups, -1, spec.in_per_group)
     cols = np.empty((spec.groups, *block, spec.taps, spec.in_per_group), spec.dtype)
     for i, tap in enumerate(taps(spec)):
         cols[..., i, :] = np.moveaxis(tap_window(xg, spec, tap, ranges, batch_range), -2, 0)
@@ -100,11 +105,12 @@ def workspace_bytes(spec: ConvSpec) -> int:
     return min(spec.output_positions * per_position, max(COLS_BUDGET_BYTES, per_position))
 
 
-def cost(spec: ConvSpec) -> float:
-    """Seconds: BLAS throughput falling off for thin per-group matrices, the im2col copy, and a
-    per-block Python overhead."""
+def cost(spec: ConvSpec, direction: str = "forward") -> float:
+    """Seconds: BLAS throughput falling off for thin per-group matrices, the im2col copy (a
+    scatter-add per tap, col2im, for ``backward_input``), and a per-block Python overhead."""
     width = min(spec.taps * spec.in_per_group, spec.out_per_group)
     blas_rate = 6e10 * min(1.0, width / 64) ** 0.5 / (2 if spec.dtype == np.float64 else 1)
     copy_bytes = spec.output_positions * spec.taps * spec.in_channels * spec.item_bytes()
     blocks = max(1, (spec.output_positions * spec.taps * spec.in_channels * spec.item_bytes()) // COLS_BUDGET_BYTES)
-    return spec.flops / blas_rate + copy_bytes / 5e9 + blocks * spec.taps * 5e-6 + 3e-5 * spec.groups ** 0.5
+    copy_rate = 2e9 if direction == "backward_input" else 5e9
+    return spec.flops / blas_rate + copy_bytes / copy_rate + blocks * spec.taps * 5e-6 + 3e-5 * spec.groups ** 0.5

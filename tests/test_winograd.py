@@ -1,0 +1,133 @@
+"""Winograd: generated transforms, tiling edge cases, blocking, gradients and measured accuracy.
+
+The agreement, gradient and golden suites already run ``winograd`` / ``winograd_2x2`` on every
+eligible configuration; these tests aim at what a random sweep may miss.
+"""
+
+import numpy as np
+import pytest
+
+import npconv as nc
+from npconv.algorithms import winograd
+from reference import conv_reference
+
+ALGORITHMS = ["winograd", "winograd_2x2"]
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_transforms_compute_a_1d_correlation_exactly(m):
+    bt, g, at = winograd.transforms(m)
+    rng = np.random.default_rng(m)
+    for _ in range(20):
+        d, kernel = rng.standard_normal(m + 2), rng.standard_normal(3)
+        np.testing.assert_allclose(at @ ((g @ kernel) * (bt @ d)), np.correlate(d, kernel, "valid"), atol=1e-13)
+    assert np.array_equal(bt, np.round(bt)), "B^T is scaled to integers"
+
+
+def test_f4x4_transforms_are_lavins_up_to_row_signs():
+    """Lavin & Gray's published F(4x4, 3x3) B^T, up to the sign of each row (Toom-Cook's freedom)."""
+    lavin_bt = np.array([
+        [4, 0, -5, 0, 1, 0],
+        [0, -4, -4, 1, 1, 0],
+        [0, 4, -4, -1, 1, 0],
+        [0, -2, -1, 2, 1, 0],
+        [0, 2, -1, -2, 1, 0],
+        [0, 4, 0, -5, 0, 1],
+    ])
+    bt, _, _ = winograd.transforms(4)
+    assert np.array_equal(np.abs(bt), np.abs(lavin_bt))
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("size", [(1, 1), (3, 3), (4, 4), (5, 7), (9, 2), (13, 17)])
+def test_output_sizes_that_do_not_fill_whole_tiles(algorithm, size):
+    rng = np.random.default_rng(sum(size))
+    x = rng.standard_normal((2, *(n + 2 for n in size), 3))
+    w = rng.standard_normal((3, 3, 3, 5))
+    got = nc.conv(x, w, algorithm=algorithm)
+    np.testing.assert_allclose(got, conv_reference(x, w), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_blocks_smaller_than_an_image(monkeypatch, algorithm):
+    """A tiny block budget splits images into tile rows: forward and both gradients unchanged."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 19, 23, 6))
+    w = rng.standard_normal((3, 3, 3, 8))
+    dy = rng.standard_normal((2, 19, 23, 8))
+    params = dict(padding="same", groups=2)
+    expected = [
+        nc.conv(x, w, algorithm="gemm", **params),
+        nc.conv_backprop_input(dy, w, x.shape, algorithm="gemm", **params),
+        nc.conv_backprop_filter(x, dy, w.shape, algorithm="gemm", **params),
+    ]
+    monkeypatch.setattr(winograd, "BLOCK_BYTES", 2000)
+    got = [
+        nc.conv(x, w, algorithm=algorithm, **params),
+        nc.conv_backprop_input(dy, w, x.shape, algorithm=algorithm, **params),
+        nc.conv_backprop_filter(x, dy, w.shape, algorithm=algorithm, **params),
+    ]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_1d(algorithm):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 29, 4))
+    w = rng.standard_normal((3, 4, 6))
+    dy = rng.standard_normal((3, 29, 6))
+    for padding in ["same", "causal"]:
+        np.testing.assert_allclose(
+            nc.conv(x, w, padding=padding, algorithm=algorithm), nc.conv(x, w, padding=padding, algorithm="direct"), rtol=1e-10, atol=1e-10
+        )
+    np.testing.assert_allclose(
+        nc.conv_backprop_filter(x, dy, w.shape, padding="same", algorithm=algorithm),
+        nc.conv_backprop_filter(x, dy, w.shape, padding="same", algorithm="direct"),
+        rtol=1e-10,
+        atol=1e-10,
+    )
+
+
+def test_ineligible_configurations():
+    x = np.zeros((1, 8, 8, 2))
+    for params, w_shape in [
+        (dict(stride=2), (3, 3, 2, 2)),
+        (dict(dilation=2), (3, 3, 2, 2)),
+        ({}, (5, 5, 2, 2)),
+        ({}, (3, 1, 2, 2)),
+    ]:
+        assert "winograd" not in nc.explain(x.shape, w_shape, **params).candidates
+        with pytest.raises(ValueError, match="algorithm='winograd'"):
+            nc.conv(x, np.zeros(w_shape), algorithm="winograd", **params)
+    assert "winograd" not in nc.explain((1, 4, 4, 4, 2), (3, 3, 3, 2, 2)).candidates  # 3-D
+
+
+# Documented float32 accuracy (module docstring): max error relative to max |y| on N(0, 1) data.
+FLOAT32_BOUNDS = {"winograd": 3e-5, "winograd_2x2": 2e-6}
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_float32_accuracy_is_as_documented(algorithm):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 20, 20, 128))
+    w = rng.standard_normal((3, 3, 128, 32))
+    exact = nc.conv(x, w, padding=1, algorithm="gemm")
+    got = nc.conv(x.astype(np.float32), w.astype(np.float32), padding=1, algorithm=algorithm)
+    error = np.abs(got - exact).max() / np.abs(exact).max()
+    assert error < FLOAT32_BOUNDS[algorithm], error
+    dy = rng.standard_normal(exact.shape)
+    exact_dw = nc.conv_backprop_filter(x, dy, w.shape, padding=1, algorithm="gemm")
+    got_dw = nc.conv_backprop_filter(x.astype(np.float32), dy.astype(np.float32), w.shape, padding=1, algorithm=algorithm)
+    assert np.abs(got_dw - exact_dw).max() / np.abs(exact_dw).max() < FLOAT32_BOUNDS[algorithm]
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_nonfinite_input_falls_back_to_a_local_result(algorithm):
+    x = np.ones((1, 12, 12, 2))
+    x[0, 5, 6, 1] = np.inf
+    w = np.ones((3, 3, 2, 1))
+    y = nc.conv(x, w, padding=1, algorithm=algorithm)
+    assert np.array_equal(~np.isfinite(y[0, :, :, 0]), ~np.isfinite(nc.conv(x, w, padding=1, algorithm="direct")[0, :, :, 0]))
+    assert (~np.isfinite(y)).sum() == 9
