@@ -44,3 +44,17 @@ def test_explain_command_reports_bad_arguments():
     result = run_cli("explain", "--input", "1,28,28,1", "--kernel", "3,3,1,32", "--stride", "0")
     assert result.returncode == 2
     assert "Received: stride=0" in result.stderr
+
+
+def test_bench_runs_a_case_and_prints_the_ratio_table():
+    result = run_cli("bench", "fmnist2", "--repeats", "1", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("CPU: ")
+    assert "fmnist2" in result.stdout and "geomean (suite)" in result.stdout
+    assert "forward ms per algorithm:" in result.stdout
+
+
+def test_bench_rejects_unknown_cases():
+    result = run_cli("bench", "no_such_case")
+    assert result.returncode == 2
+    assert "unknown cases ['no_such_case']" in result.stderr

@@ -31,6 +31,7 @@ class Algorithm:
     cost: Callable[[ConvSpec, str], float]
     eligible: Callable[[ConvSpec], bool]
     workspace_bytes: Callable[[ConvSpec], int]
+    nonfinite_local: bool  # False: a NaN/Inf input may spread beyond its receptive field (FFT)
 
 
 _REGISTRY: dict[str, Algorithm] = {}
@@ -47,6 +48,7 @@ def register(name: str, module: ModuleType | SimpleNamespace) -> None:
         cost=module.cost,
         eligible=getattr(module, "eligible", lambda spec: True),
         workspace_bytes=getattr(module, "workspace_bytes", lambda spec: 0),
+        nonfinite_local=getattr(module, "NONFINITE_LOCAL", True),
     )
 
 
@@ -66,6 +68,11 @@ def algorithms() -> list[str]:
     ['direct', 'gemm', 'winograd', 'winograd_2x2', 'fft', 'depthwise']
     """
     return list(_REGISTRY)
+
+
+def get(name: str) -> Algorithm:
+    """The registered algorithm ``name`` (its functions, summary and properties)."""
+    return _REGISTRY[name]
 
 
 def candidates(spec: ConvSpec, direction: str = "forward") -> dict[str, float]:

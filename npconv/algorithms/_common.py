@@ -86,3 +86,24 @@ def backward_input_as_forward(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, for
         out_spatial=spec.padded_spatial,
     )
     return forward(dy_padded, np.ascontiguousarray(np.swapaxes(rotated, -1, -2)), adjoint)
+
+
+# ---------------------------------------------------------------- machine model for cost(spec)
+# Set from benchmarks/calibrate.py on a 2-core AVX-512 machine (float32); only the ratios between
+# algorithms matter to ``auto``, and those carry over between CPUs better than absolute times.
+BLAS_FLOPS = 2.5e11  # float32 GEMM with large matrices (float64: half)
+SHORT_COPY_BYTES_PER_S = 1.5e9  # strided copies whose contiguous runs are <= 32 bytes
+
+
+def gemm_seconds(m: int, k: int, n: int, dtype, count: int = 1) -> float:
+    """Estimated seconds of ``count`` products ``(m, k) @ (k, n)``: BLAS slows down on thin shapes."""
+    if min(m, k, n, count) <= 0:
+        return 0.0
+    efficiency = (min(1.0, m / 256) * min(1.0, k / 64) * min(1.0, n / 64)) ** 0.5
+    rate = BLAS_FLOPS * efficiency / (2 if np.dtype(dtype).itemsize == 8 else 1)
+    return count * (2.0 * m * k * n / rate + 2e-6)
+
+
+def copy_seconds(nbytes: int, run_bytes: int) -> float:
+    """Estimated seconds of a strided copy of ``nbytes`` made of contiguous runs of ``run_bytes``."""
+    return nbytes / (SHORT_COPY_BYTES_PER_S * max(1.0, run_bytes / 32) ** 0.6)

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from .._spec import ConvSpec
-from ._common import output_chunks, tap_window, taps
+from ._common import copy_seconds, gemm_seconds, output_chunks, tap_window, taps
 
 COLS_BUDGET_BYTES = 16 * 2**20
 
@@ -106,11 +106,19 @@ def workspace_bytes(spec: ConvSpec) -> int:
 
 
 def cost(spec: ConvSpec, direction: str = "forward") -> float:
-    """Seconds: BLAS throughput falling off for thin per-group matrices, the im2col copy (a
-    scatter-add per tap, col2im, for ``backward_input``), and a per-block Python overhead."""
-    width = min(spec.taps * spec.in_per_group, spec.out_per_group)
-    blas_rate = 6e10 * min(1.0, width / 64) ** 0.5 / (2 if spec.dtype == np.float64 else 1)
-    copy_bytes = spec.output_positions * spec.taps * spec.in_channels * spec.item_bytes()
-    blocks = max(1, (spec.output_positions * spec.taps * spec.in_channels * spec.item_bytes()) // COLS_BUDGET_BYTES)
-    copy_rate = 2e9 if direction == "backward_input" else 5e9
-    return spec.flops / blas_rate + copy_bytes / copy_rate + blocks * spec.taps * 5e-6 + 3e-5 * spec.groups ** 0.5
+    """Seconds: the products (thin per-group matrices are slower), the im2col copy (its speed grows
+    with the channels per group, the length of each contiguous run; col2im for ``backward_input``
+    adds as well as copies), and a per-block, per-tap Python overhead."""
+    item = spec.item_bytes()
+    k, positions = spec.taps * spec.in_per_group, spec.output_positions
+    if direction == "backward_input":  # (M, O_g) @ (O_g, K)
+        products = gemm_seconds(positions, spec.out_per_group, k, spec.dtype, spec.groups)
+    elif direction == "backward_weight":  # (K, M) @ (M, O_g), M split into blocks
+        products = gemm_seconds(k, positions, spec.out_per_group, spec.dtype, spec.groups)
+    else:
+        products = gemm_seconds(positions, k, spec.out_per_group, spec.dtype, spec.groups)
+    no_copy = spec.taps == 1 and all(s == 1 for s in spec.stride) and spec.padded_spatial == spec.out_spatial
+    copy_bytes = 0 if no_copy else positions * spec.taps * spec.in_channels * item
+    copy = copy_seconds(copy_bytes, spec.in_per_group * item) * (2 if direction == "backward_input" else 1)
+    blocks = max(1, copy_bytes // COLS_BUDGET_BYTES)
+    return products + copy + blocks * spec.taps * 5e-6 + 3e-5

@@ -50,7 +50,7 @@ import numpy as np
 
 from .._spec import ConvSpec
 from . import gemm
-from ._common import backward_input_as_forward
+from ._common import backward_input_as_forward, copy_seconds, gemm_seconds
 
 KERNEL = 3
 # Interpolation points for alpha - 1 finite points (the last point is infinity).
@@ -252,22 +252,30 @@ def eligible(spec: ConvSpec) -> bool:
 
 
 def _cost(spec: ConvSpec, direction: str, m: int) -> float:
-    """Seconds: the alpha^R GEMMs at BLAS speed (slower for thin per-group matrices), the tile
-    transforms (GEMMs with K = alpha^R, memory-bound) and a per-block overhead."""
-    alpha = m + KERNEL - 1
+    """Seconds: the alpha^R GEMMs per block (thin when few tiles or channels per group), the tile
+    transforms (GEMMs with the Kronecker matrices), gathering the tiles and scattering the outputs."""
+    if direction == "backward_input":  # the forward of the padded dy with the channels swapped
+        pads = tuple((KERNEL - 1, KERNEL - 1) for _ in spec.kernel_spatial)
+        spec = dataclasses.replace(
+            spec, in_channels=spec.out_channels, out_channels=spec.in_channels,
+            in_spatial=spec.out_spatial, padding=pads, out_spatial=spec.padded_spatial,
+        )
+    item, rank = spec.item_bytes(), spec.rank
+    positions, outputs = (m + KERNEL - 1) ** rank, m**rank
     tiles = spec.batch * math.prod(_tiles_per_dim(spec, m))
-    positions = alpha**spec.rank
-    width = min(spec.in_per_group, spec.out_per_group)
-    gemm_rate = 7e10 * min(1.0, width / 64) ** 0.5 / (2 if spec.dtype == np.float64 else 1)
-    gemm = 2 * positions * tiles * spec.in_per_group * spec.out_channels / gemm_rate
-    transform_rate = 3e10 / (2 if spec.dtype == np.float64 else 1)
-    elements = tiles * (spec.in_channels + spec.out_channels)
-    transforms_flops = 2 * positions * elements * (positions + m**spec.rank)
-    blocks = max(1, tiles * positions * max(spec.in_channels, spec.out_channels) * spec.item_bytes() // BLOCK_BYTES)
-    seconds = gemm + transforms_flops / transform_rate + blocks * 4e-5 * (1 + spec.groups / 8) + 5e-5
-    if direction == "backward_input":  # plus the zero-padded copy of dy
-        seconds *= 1.1
-    return seconds
+    block_tiles = max(1, min(tiles, BLOCK_BYTES // (positions * max(spec.in_channels, spec.out_channels) * item)))
+    blocks = -(-tiles // block_tiles)
+    count = positions * spec.groups * blocks
+    if direction == "backward_weight":
+        main = gemm_seconds(spec.in_per_group, block_tiles, spec.out_per_group, spec.dtype, count)
+        output_side = gemm_seconds(positions, outputs, tiles * spec.out_channels, spec.dtype)
+    else:
+        main = gemm_seconds(block_tiles, spec.in_per_group, spec.out_per_group, spec.dtype, count)
+        output_side = gemm_seconds(outputs, positions, tiles * spec.out_channels, spec.dtype)
+    input_side = gemm_seconds(positions, positions, tiles * spec.in_channels, spec.dtype)
+    gather = copy_seconds(positions * tiles * spec.in_channels * item, spec.in_channels * item)
+    scatter = copy_seconds(outputs * tiles * spec.out_channels * item, spec.out_channels * item)
+    return main + input_side + output_side + gather + scatter + blocks * 3e-5 + 5e-5
 
 
 def _variant(m: int) -> SimpleNamespace:
