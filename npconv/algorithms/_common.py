@@ -42,6 +42,12 @@ def taps(spec: ConvSpec) -> Iterator[tuple[int, ...]]:
     return np.ndindex(*spec.kernel_spatial)
 
 
+def io_bytes(spec: ConvSpec) -> int:
+    """Bytes of the (unpadded) input plus the output: the scale workspaces are bounded by."""
+    inputs = spec.batch * math.prod(spec.in_spatial) * spec.in_channels
+    return (inputs + spec.output_positions * spec.out_channels) * spec.item_bytes()
+
+
 def output_chunks(spec: ConvSpec, bytes_per_position: int, budget_bytes: int):
     """Split the output positions ``(N, *out_spatial)`` into blocks of bounded working memory.
 

@@ -10,9 +10,10 @@ matching the kernel flattened as ``(groups, K * C_g, O_g)``), and
 
 A 1x1 kernel at stride 1 needs no copy at all: the input block is its own column matrix.
 
-Memory: blocks are sized so ``cols`` stays under ``COLS_BUDGET_BYTES`` (16 MiB), so the extra
-memory of a call is at most one padded copy of the input, the output, and 16 MiB — never a full
-im2col matrix (PyTorch issue 31655 reports 90 GiB for one).
+Memory: blocks are sized so ``cols`` stays under the input + output size, capped at
+``COLS_BUDGET_BYTES`` (16 MiB) with a 1 MiB floor, so the extra memory of a call is at most one
+padded copy of the input, the output, and that budget — never a full im2col matrix (PyTorch
+issue 31655 reports 90 GiB for one).
 """
 
 from __future__ import annotations
@@ -22,14 +23,19 @@ import math
 import numpy as np
 
 from .._spec import ConvSpec
-from ._common import copy_seconds, gemm_seconds, output_chunks, tap_window, taps
+from ._common import copy_seconds, gemm_seconds, io_bytes, output_chunks, tap_window, taps
 
 COLS_BUDGET_BYTES = 16 * 2**20
+MIN_COLS_BYTES = 2**20
+
+
+def _cols_budget(spec: ConvSpec) -> int:
+    return min(COLS_BUDGET_BYTES, max(MIN_COLS_BYTES, io_bytes(spec)))
 
 
 def _chunks(spec: ConvSpec):
     per_position = (spec.taps * spec.in_channels + spec.out_channels) * spec.item_bytes()
-    return output_chunks(spec, per_position, COLS_BUDGET_BYTES)
+    return output_chunks(spec, per_position, _cols_budget(spec))
 
 
 def _block_shape(batch_range: slice, ranges, spec: ConvSpec) -> tuple[int, ...]:
@@ -100,9 +106,9 @@ def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarra
 
 
 def workspace_bytes(spec: ConvSpec) -> int:
-    """Largest column block: bounded by ``COLS_BUDGET_BYTES`` (or one output row if larger)."""
+    """Largest column block: bounded by the column budget (or one output position if larger)."""
     per_position = (spec.taps * spec.in_channels + spec.out_channels) * spec.item_bytes()
-    return min(spec.output_positions * per_position, max(COLS_BUDGET_BYTES, per_position))
+    return min(spec.output_positions * per_position, max(_cols_budget(spec), per_position))
 
 
 def cost(spec: ConvSpec, direction: str = "forward") -> float:
@@ -120,5 +126,5 @@ def cost(spec: ConvSpec, direction: str = "forward") -> float:
     no_copy = spec.taps == 1 and all(s == 1 for s in spec.stride) and spec.padded_spatial == spec.out_spatial
     copy_bytes = 0 if no_copy else positions * spec.taps * spec.in_channels * item
     copy = copy_seconds(copy_bytes, spec.in_per_group * item) * (2 if direction == "backward_input" else 1)
-    blocks = max(1, copy_bytes // COLS_BUDGET_BYTES)
+    blocks = max(1, copy_bytes // _cols_budget(spec))
     return products + copy + blocks * spec.taps * 5e-6 + 3e-5

@@ -50,12 +50,13 @@ import numpy as np
 
 from .._spec import ConvSpec
 from . import gemm
-from ._common import backward_input_as_forward, copy_seconds, gemm_seconds
+from ._common import backward_input_as_forward, copy_seconds, gemm_seconds, io_bytes
 
 KERNEL = 3
 # Interpolation points for alpha - 1 finite points (the last point is infinity).
 POINTS = {2: (0, 1, -1), 4: (0, 1, -1, 2, -2)}
-BLOCK_BYTES = 4 * 2**20  # size of one tile buffer (transformed input or product) per block
+BLOCK_BYTES = 4 * 2**20  # cap on one tile buffer (transformed input or product) per block
+MIN_BLOCK_BYTES = 2**18
 
 
 def _vandermonde(points, columns: int) -> list[list[Fraction]]:
@@ -164,11 +165,16 @@ def _tile_view(xe: np.ndarray, m: int, alpha: int, tiles: tuple[int, ...]) -> np
     )
 
 
+def _block_bytes(spec: ConvSpec) -> int:
+    """Bytes per tile buffer: an eighth of input + output (four buffers live at once), capped."""
+    return min(BLOCK_BYTES, max(MIN_BLOCK_BYTES, io_bytes(spec) // 8))
+
+
 def _blocks(spec: ConvSpec, tiles: tuple[int, ...], plan: _Plan, channels: int):
-    """Yield ``(batch slice, first-dim tile slice)`` blocks of at most ~BLOCK_BYTES per buffer."""
+    """Yield ``(batch slice, first-dim tile slice)`` blocks of at most ``_block_bytes`` per buffer."""
     per_tile = plan.alpha**plan.rank * channels * spec.item_bytes()
     inner = math.prod(tiles[1:])
-    budget = max(1, BLOCK_BYTES // per_tile)
+    budget = max(1, _block_bytes(spec) // per_tile)
     if inner * tiles[0] <= budget:  # whole images per block
         step = max(1, budget // (inner * tiles[0]))
         for n0 in range(0, spec.batch, step):
@@ -263,7 +269,7 @@ def _cost(spec: ConvSpec, direction: str, m: int) -> float:
     item, rank = spec.item_bytes(), spec.rank
     positions, outputs = (m + KERNEL - 1) ** rank, m**rank
     tiles = spec.batch * math.prod(_tiles_per_dim(spec, m))
-    block_tiles = max(1, min(tiles, BLOCK_BYTES // (positions * max(spec.in_channels, spec.out_channels) * item)))
+    block_tiles = max(1, min(tiles, _block_bytes(spec) // (positions * max(spec.in_channels, spec.out_channels) * item)))
     blocks = -(-tiles // block_tiles)
     count = positions * spec.groups * blocks
     if direction == "backward_weight":
@@ -295,7 +301,7 @@ def _variant(m: int) -> SimpleNamespace:
         return _cost(spec, direction, m)
 
     def workspace_bytes(spec):
-        blocks = BLOCK_BYTES * 4  # gathered tiles, V, product, output tiles
+        blocks = _block_bytes(spec) * 4  # gathered tiles, V, product, output tiles
         extension = spec.batch * math.prod(t * m + KERNEL - 1 for t in _tiles_per_dim(spec, m)) * spec.in_channels
         return blocks + extension * spec.item_bytes()
 
