@@ -28,7 +28,7 @@ from ._spec import (
     received,
     same_padding,
 )
-from .algorithms import select
+from .algorithms import run, select
 
 # --------------------------------------------------------------------------- layout plumbing
 
@@ -124,7 +124,8 @@ def _plan(x_shape, w_shape, dtypes, conv_params: dict, function_name: str, direc
             f"arguments except bias: {sorted(CONV_PARAMS | {'algorithm'})}"
         )
     spec = make_spec(x_shape, w_shape, dtypes=dtypes, **params)
-    return spec, select(spec, algorithm, direction)
+    select(spec, algorithm, direction)  # checks the name and eligibility before any work
+    return spec, algorithm
 
 
 # --------------------------------------------------------------------------- forward
@@ -167,7 +168,9 @@ def conv(
     padding_mode : ``"zeros"``, ``"constant"`` (``pad_value``), ``"reflect"``, ``"replicate"``,
         ``"circular"``, ``"symmetric"`` — NumPy's ``np.pad`` meanings.
     flip : True computes true convolution (kernel rotated 180 degrees), as ``scipy.signal``.
-    algorithm : ``"auto"`` or a name from :func:`npconv.algorithms`.
+    algorithm : ``"auto"`` (lowest estimated time), ``"measure"`` (opt-in autotune: times the
+        eligible algorithms on the first call with these shapes and caches the fastest) or a name
+        from :func:`npconv.algorithms`.
 
     Returns the output in ``x``'s layout; float16/32/64 keep their dtype, ints and bools give float32
     (float64 if either operand is float64).
@@ -198,9 +201,9 @@ def conv(
         flip=flip,
         algorithm=algorithm,
     )
-    spec, chosen = _plan(x.shape, w.shape, (x.dtype, w.dtype), conv_params, "conv")
+    spec, algorithm = _plan(x.shape, w.shape, (x.dtype, w.dtype), conv_params, "conv")
     bias = _bias_array(bias, spec.out_channels, spec.dtype)
-    y = chosen.forward(_padded_input(x, spec), _internal_kernel(w, spec), spec)
+    y = run(spec, algorithm, "forward", _padded_input(x, spec), _internal_kernel(w, spec), spec)
     if bias is not None:
         y += bias
     return _user_output(y, spec)
@@ -247,10 +250,10 @@ def conv_backprop_input(dy, w, input_shape, **conv_params) -> np.ndarray:
     dy = as_numeric_array(dy, "dy")
     w = as_numeric_array(w, "w")
     input_shape = _shape_argument(input_shape, w.ndim, "input_shape")
-    spec, chosen = _plan(input_shape, w.shape, (dy.dtype, w.dtype), conv_params, "conv_backprop_input", "backward_input")
+    spec, algorithm = _plan(input_shape, w.shape, (dy.dtype, w.dtype), conv_params, "conv_backprop_input", "backward_input")
     _check_shape(dy, spec.y_shape(), "dy", input_shape=input_shape)
     dy_internal = np.asarray(_channels_last(dy, spec), dtype=spec.dtype)
-    dxp = chosen.backward_input(dy_internal, _internal_kernel(w, spec), spec)
+    dxp = run(spec, algorithm, "backward_input", dy_internal, _internal_kernel(w, spec), spec)
     return _user_output(_padding.pad_adjoint(dxp, spec.padding, spec.padding_mode), spec)
 
 
@@ -268,10 +271,10 @@ def conv_backprop_filter(x, dy, kernel_shape, **conv_params) -> np.ndarray:
     x = as_numeric_array(x, "x")
     dy = as_numeric_array(dy, "dy")
     kernel_shape = _shape_argument(kernel_shape, x.ndim, "kernel_shape")
-    spec, chosen = _plan(x.shape, kernel_shape, (x.dtype, dy.dtype), conv_params, "conv_backprop_filter", "backward_weight")
+    spec, algorithm = _plan(x.shape, kernel_shape, (x.dtype, dy.dtype), conv_params, "conv_backprop_filter", "backward_weight")
     _check_shape(dy, spec.y_shape(), "dy", kernel_shape=kernel_shape)
     dy_internal = np.asarray(_channels_last(dy, spec), dtype=spec.dtype)
-    return _user_kernel(chosen.backward_weight(_padded_input(x, spec), dy_internal, spec), spec)
+    return _user_kernel(run(spec, algorithm, "backward_weight", _padded_input(x, spec), dy_internal, spec), spec)
 
 
 # --------------------------------------------------------------------------- transposed
@@ -429,10 +432,11 @@ def conv_transpose(
         dtypes=(x.dtype, w.dtype),
         out_spatial=tuple(spatial),
     )
-    chosen = select(spec, algorithm, "backward_input")
+    select(spec, algorithm, "backward_input")
     bias = _bias_array(bias, spec.in_channels, spec.dtype)  # the forward conv's input = our output
     x_internal = np.asarray(_channels_last(x, spec), dtype=spec.dtype)
-    y = _padding.pad_adjoint(chosen.backward_input(x_internal, _internal_kernel(w, spec), spec), spec.padding, "zeros")
+    y = run(spec, algorithm, "backward_input", x_internal, _internal_kernel(w, spec), spec)
+    y = _padding.pad_adjoint(y, spec.padding, "zeros")
     if bias is not None:
         y = y + bias
     return _user_output(y, spec)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import perf_counter
 from types import ModuleType, SimpleNamespace
 
 from .._spec import ConvSpec, received
@@ -81,14 +82,18 @@ def candidates(spec: ConvSpec, direction: str = "forward") -> dict[str, float]:
 
 
 def select(spec: ConvSpec, algorithm, direction: str = "forward") -> Algorithm:
-    """The algorithm to run: the named one (checked for eligibility) or, for "auto", the one with
-    the lowest estimated time in ``direction``."""
+    """The algorithm to run: the named one (checked for eligibility); for "auto", the one with the
+    lowest estimated time in ``direction``; for "measure", the one measured fastest for this spec
+    (see :func:`run`), or auto's choice before any measurement."""
+    if algorithm == "measure":
+        measured = _MEASURED.get((spec, direction))
+        return _REGISTRY[measured] if measured else select(spec, "auto", direction)
     if algorithm == "auto":
         costs = candidates(spec, direction)
         return _REGISTRY[min(costs, key=costs.get)]
     if not isinstance(algorithm, str) or algorithm not in _REGISTRY:
         raise ValueError(
-            f"Invalid value for argument `algorithm`: expected 'auto' or one of {algorithms()}. "
+            f"Invalid value for argument `algorithm`: expected 'auto', 'measure' or one of {algorithms()}. "
             f"{received(algorithm=algorithm)}"
         )
     chosen = _REGISTRY[algorithm]
@@ -98,3 +103,35 @@ def select(spec: ConvSpec, algorithm, direction: str = "forward") -> Algorithm:
             f"{received(algorithm=algorithm)}"
         )
     return chosen
+
+
+# (spec, direction) -> name of the algorithm measured fastest; filled by run(..., "measure", ...)
+_MEASURED: dict[tuple[ConvSpec, str], str] = {}
+MEASURE_MAX_ESTIMATE_RATIO = 20.0  # "measure" skips algorithms estimated this much slower than the best
+
+
+def run(spec: ConvSpec, algorithm, direction: str, *args):
+    """``direction`` (forward, backward_input, backward_weight) of the selected algorithm on ``args``.
+
+    ``algorithm="measure"`` is an opt-in autotune: the first call with a given spec and direction
+    runs every eligible algorithm (except those estimated over ``MEASURE_MAX_ESTIMATE_RATIO`` times
+    slower than the best) twice on these arguments, keeps the fastest second run, and returns its
+    result; later calls in this process use the cached choice.  Choices can differ between
+    processes (timings vary), so results may differ in the last bits between processes.
+    """
+    if algorithm != "measure" or (spec, direction) in _MEASURED:
+        return getattr(select(spec, algorithm, direction), direction)(*args)
+    costs = candidates(spec, direction)
+    best_estimate = min(costs.values())
+    timings, results = {}, {}
+    for name, estimate in costs.items():
+        if estimate > MEASURE_MAX_ESTIMATE_RATIO * best_estimate:
+            continue
+        function = getattr(_REGISTRY[name], direction)
+        function(*args)  # warm-up: caches, compilation
+        start = perf_counter()
+        results[name] = function(*args)
+        timings[name] = perf_counter() - start
+    fastest = min(timings, key=timings.get)
+    _MEASURED[(spec, direction)] = fastest
+    return results[fastest]
