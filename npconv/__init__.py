@@ -9,7 +9,7 @@ array([[4., 6., 6., 6., 4.],
        [4., 6., 6., 6., 4.]])
 """
 
-from . import kernels
+from . import image, kernels, plot, shapes, steps
 from .algorithms import algorithms
 from .explain import Explanation, explain
 from .ops import (
@@ -23,6 +23,8 @@ from .ops import (
     depthwise_conv2d,
     separable_conv2d,
 )
+from .shapes import output_shape, receptive_field
+from .steps import conv_steps
 
 __version__ = "0.1.0"
 
@@ -35,9 +37,16 @@ __all__ = [
     "conv3d",
     "conv_backprop_filter",
     "conv_backprop_input",
+    "conv_steps",
     "conv_transpose",
     "depthwise_conv2d",
     "explain",
+    "image",
     "kernels",
+    "output_shape",
+    "plot",
+    "receptive_field",
     "separable_conv2d",
+    "shapes",
+    "steps",
 ]

@@ -1,0 +1,178 @@
+"""Figures saved to files, no screen needed (the ``plot`` extra, ``pip install "npconv[plot]"``):
+kernel grids, feature-map grids and training-history curves.
+
+Every function returns a matplotlib ``Figure`` drawn on the Agg canvas (pyplot and its global
+state are never touched, so nothing depends on the ``MPLBACKEND`` or a display) and, given
+``path``, saves it there (the format follows the extension: ``.png``, ``.svg``, ``.pdf``, ...).
+
+>>> from npconv import kernels, plot
+>>> plot.plot_kernels({"sobel_x": kernels.sobel_x(), "gabor": kernels.gabor(15)}, "kernels.png")  # doctest: +SKIP
+<Figure size 640x320 with 2 Axes>
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from pathlib import Path
+
+import numpy as np
+
+from ._extras import new_figure, positive_int
+from ._spec import _is_int, as_numeric_array, parse_data_format, received
+
+
+def _finish(figure, path, dpi: int):
+    """Save ``figure`` to ``path`` when given; return it."""
+    if path is not None:
+        figure.savefig(Path(path), dpi=positive_int(dpi, "dpi"))
+    return figure
+
+
+def _panels(count: int, ncols: int | None, panel_inches: float, **figure_kwargs):
+    """A figure with ``count`` square-ish panels in a grid of ``ncols`` columns; unused cells removed."""
+    ncols = min(count, ncols or math.ceil(math.sqrt(count)))
+    nrows = math.ceil(count / ncols)
+    figure = new_figure(figsize=(panel_inches * ncols, panel_inches * nrows + 0.3), layout="constrained", **figure_kwargs)
+    axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
+    for extra in axes[count:]:
+        extra.remove()
+    return figure, axes[:count]
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+def _named_kernels(kernels) -> list[tuple[str, np.ndarray]]:
+    """(title, 2-D kernel) pairs from a dict, a list, or one 2-D / (kh, kw, n) / HWIO array."""
+    if isinstance(kernels, dict):
+        items = [(str(name), as_numeric_array(k, f"kernels[{name!r}]")) for name, k in kernels.items()]
+    elif isinstance(kernels, (list, tuple)):
+        items = [(f"kernel {i}", as_numeric_array(k, f"kernels[{i}]")) for i, k in enumerate(kernels)]
+    else:
+        array = as_numeric_array(kernels, "kernels")
+        if array.ndim == 3:
+            items = [(f"kernel {i}", array[:, :, i]) for i in range(array.shape[2])]
+        elif array.ndim == 4:  # HWIO: a panel per (input channel, filter)
+            items = [(f"in {c} / out {f}", array[:, :, c, f]) for c in range(array.shape[2]) for f in range(array.shape[3])]
+        else:
+            items = [("kernel", array)]
+    bad = [(name, k.shape) for name, k in items if k.ndim != 2 or 0 in k.shape]
+    if bad or not items:
+        raise ValueError(
+            "Invalid `kernels`: expected 2-D kernels (a dict or list of them, or a (kh, kw), (kh, kw, n) or "
+            f"(kh, kw, in, out) array). Received: {bad[0][0]} with shape {bad[0][1]}" if bad else "Invalid `kernels`: empty."
+        )
+    return items
+
+
+def plot_kernels(kernels, path=None, *, ncols: int | None = None, annotate: bool | None = None, max_kernels: int = 64, dpi: int = 100):
+    """A grid of kernels, each on a diverging colour scale centred at 0 (red positive, blue negative).
+
+    ``kernels``: one 2-D kernel, a list or ``{title: kernel}`` dict of them, a ``(kh, kw, n)`` stack,
+    or a conv layer's HWIO weights ``(kh, kw, in, out)`` (a panel per input channel and filter, a
+    row per input channel).  Values are written in when ``annotate`` (default: kernels up to 5x5).
+    Only the first ``max_kernels`` are drawn.
+
+    >>> from npconv import kernels
+    >>> plot_kernels([kernels.sobel_x(), kernels.sobel_y()], "sobel.png")  # doctest: +SKIP
+    <Figure size 520x290 with 2 Axes>
+    """
+    items = _named_kernels(kernels)[: positive_int(max_kernels, "max_kernels")]
+    array = np.asarray(kernels) if not isinstance(kernels, (dict, list, tuple)) else None
+    if ncols is None and array is not None and array.ndim == 4:
+        ncols = array.shape[3]
+    figure, axes = _panels(len(items), ncols if ncols is None else positive_int(ncols, "ncols"), 2.6 if len(items) < 4 else 1.8)
+    for ax, (name, kernel) in zip(axes, items):
+        values = kernel.astype(np.float64)
+        bound = max(float(np.abs(values).max()), 1e-12)
+        ax.imshow(values, cmap="RdBu_r", vmin=-bound, vmax=bound)
+        if annotate or (annotate is None and max(values.shape) <= 5):
+            size = 7 if max(values.shape) <= 3 else 5
+            for (r, c), value in np.ndenumerate(values):
+                ax.text(c, r, f"{value:.2g}", ha="center", va="center", fontsize=size, color="white" if abs(value) > 0.6 * bound else "black")
+        ax.set_title(f"{name} ({values.shape[0]}x{values.shape[1]})", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return _finish(figure, path, dpi)
+
+
+# --------------------------------------------------------------------------- feature maps
+
+
+def plot_feature_maps(maps, path=None, *, data_format: str = "channels_last", sample: int = 0, max_maps: int = 64, ncols: int = 8, cmap: str = "viridis", title: str | None = None, dpi: int = 100):
+    """A grid of feature maps, one panel per channel, each with its own colour scale.
+
+    ``maps``: a layer's output ``(N, H, W, C)`` (``sample`` picks the image), one image's maps
+    ``(H, W, C)``, or a single ``(H, W)`` map; ``data_format="channels_first"`` for ``(N, C, H, W)``
+    / ``(C, H, W)``.  Only the first ``max_maps`` channels are drawn.
+
+    >>> plot_feature_maps(np.random.rand(1, 28, 28, 16), "maps.png")  # doctest: +SKIP
+    <Figure size 1440x360 with 16 Axes>
+    """
+    maps = as_numeric_array(maps, "maps")
+    channels_last = parse_data_format(data_format)
+    if maps.ndim == 4:
+        if not (_is_int(sample) and -maps.shape[0] <= sample < maps.shape[0]):
+            raise ValueError(f"Invalid value for argument `sample`: the batch has {maps.shape[0]} images. {received(sample=sample)}")
+        maps = maps[sample]
+    if maps.ndim == 2:
+        maps = maps[:, :, None] if channels_last else maps[None]
+    if maps.ndim != 3 or 0 in maps.shape:
+        raise ValueError(f"Invalid `maps`: expected (N, H, W, C), (H, W, C) or (H, W) feature maps (2-D spatial). Received: maps.shape={maps.shape}")
+    if not channels_last:
+        maps = np.moveaxis(maps, 0, -1)
+    count = min(maps.shape[2], positive_int(max_maps, "max_maps"))
+    figure, axes = _panels(count, positive_int(ncols, "ncols"), 1.8)
+    for channel, ax in enumerate(axes):
+        ax.imshow(maps[:, :, channel].astype(np.float64), cmap=cmap)
+        ax.set_title(f"channel {channel}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        figure.suptitle(title)
+    return _finish(figure, path, dpi)
+
+
+# --------------------------------------------------------------------------- training history
+
+
+def _history_dict(history) -> dict[str, list[float]]:
+    """``{name: [value per epoch]}`` from a dict of lists or a Keras-style ``History`` (``.history``)."""
+    history = getattr(history, "history", history)
+    if not isinstance(history, dict) or not history:
+        raise TypeError(f"Invalid type for argument `history`: expected a non-empty dict of lists or an object with `.history`. {received(history=history)}")
+    for name, values in history.items():
+        ok = isinstance(values, (list, tuple, np.ndarray)) and len(values) > 0
+        if not (ok and all(isinstance(v, numbers.Real) for v in values)):
+            raise ValueError(f"Invalid history: {name!r} must be a non-empty list of numbers, one per epoch. Received: history[{name!r}]={values!r}")
+    return {str(name): [float(v) for v in values] for name, values in history.items()}
+
+
+def plot_history(history, path=None, *, metrics=None, title: str | None = None, dpi: int = 100):
+    """Training curves, one panel per metric with its ``val_`` twin: ``history`` is Keras'
+    ``History.history`` shape, ``{"loss": [...], "val_loss": [...], "accuracy": [...], ...}`` (or the
+    ``History`` object).  ``metrics`` picks and orders the panels (default: every metric, loss first).
+
+    >>> plot_history({"loss": [1.0, 0.6, 0.4], "val_loss": [1.1, 0.8, 0.7]}, "history.png")  # doctest: +SKIP
+    <Figure size 400x330 with 1 Axes>
+    """
+    values = _history_dict(history)
+    names = sorted({name.removeprefix("val_") for name in values}, key=lambda n: (n != "loss", n))
+    if metrics is not None:
+        unknown = [m for m in metrics if m not in names] if isinstance(metrics, (list, tuple)) else [metrics]
+        if unknown:
+            raise ValueError(f"Invalid value for argument `metrics`: {unknown} not in the history ({names}). {received(metrics=metrics)}")
+        names = list(metrics)
+    figure, axes = _panels(len(names), len(names), 4.0)
+    for ax, name in zip(axes, names):
+        for key, style in ((name, "-"), (f"val_{name}", "--")):
+            if key in values:
+                ax.plot(range(1, len(values[key]) + 1), values[key], style, marker="o", markersize=3, label="validation" if key != name else "training")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        figure.suptitle(title)
+    return _finish(figure, path, dpi)
