@@ -9,9 +9,12 @@ array([[4., 6., 6., 6., 4.],
        [4., 6., 6., 6., 4.]])
 """
 
-from . import image, kernels, plot, shapes, steps
+from . import callbacks, datasets, image, initializers, kernels, layers, losses, optimizers, plot, shapes, steps
 from .algorithms import algorithms
 from .explain import Explanation, explain
+from .initializers import set_random_seed
+from .layers import Input
+from .models import Model, Sequential
 from .ops import (
     conv,
     conv1d,
@@ -30,7 +33,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Explanation",
+    "Input",
+    "Model",
+    "Sequential",
     "algorithms",
+    "callbacks",
     "conv",
     "conv1d",
     "conv2d",
@@ -39,14 +46,20 @@ __all__ = [
     "conv_backprop_input",
     "conv_steps",
     "conv_transpose",
+    "datasets",
     "depthwise_conv2d",
     "explain",
     "image",
+    "initializers",
     "kernels",
+    "layers",
+    "losses",
+    "optimizers",
     "output_shape",
     "plot",
     "receptive_field",
     "separable_conv2d",
+    "set_random_seed",
     "shapes",
     "steps",
 ]

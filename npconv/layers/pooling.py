@@ -1,0 +1,239 @@
+"""Pooling layers (Keras 3 semantics) and the differentiable pooling functions behind them.
+
+Local pooling visits the window's taps one by one: for tap ``t`` the strided slice
+``x[t : t + stride * (out - 1) + 1 : stride]`` (per spatial dim) holds that tap of every window,
+so a 2x2 stride-2 pool is four strided views and a few elementwise operations — no window copies.
+``padding="same"`` uses TensorFlow's rule; padded positions never win a max and are not counted in
+an average (TF's behaviour).  The max-pool gradient goes to the first maximal tap of each window,
+as in TensorFlow.
+
+>>> import numpy as np
+>>> from npconv import layers
+>>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+>>> layers.MaxPooling2D()(x)[0, :, :, 0]
+array([[ 5.,  7.],
+       [13., 15.]], dtype=float32)
+>>> layers.AveragePooling2D(pool_size=3, strides=2, padding="same")(x)[0, :, :, 0]  # padding not counted
+array([[ 5. ,  6.5],
+       [11. , 12.5]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .._spec import output_size, resolve_padding
+from ..autograd import Tensor, record
+from . import _args
+from .base import Layer
+
+
+def _tap_index(offsets, strides, out_spatial, axes, ndim) -> tuple:
+    """Index of one tap of every window: a strided slice per spatial axis."""
+    index = [slice(None)] * ndim
+    for axis, o, s, n in zip(axes, offsets, strides, out_spatial):
+        index[axis] = slice(o, o + s * (n - 1) + 1, s)
+    return tuple(index)
+
+
+def pool(x: Tensor, pool_size, strides, padding: str, data_format: str, mode: str) -> Tensor:
+    """Max (``mode="max"``) or average (``"average"``) pooling of an N-d ``x`` with Keras' arguments.
+
+    ``x`` is ``(N, *spatial, C)`` (channels_last) or ``(N, C, *spatial)``; ``pool_size`` and
+    ``strides`` one int per spatial dim.  Output per dim: ``(n + before + after - k) // s + 1``.
+    """
+    data = x.data
+    axes = _args.spatial_axes(data_format, data.ndim)
+    spatial = [data.shape[a] for a in axes]
+    ones = (1,) * len(axes)
+    pads = resolve_padding(padding, spatial, pool_size, strides, ones)
+    out_spatial = [output_size(n, lo, hi, k, s, 1) for n, (lo, hi), k, s in zip(spatial, pads, pool_size, strides)]
+    if min(out_spatial) < 1:
+        raise ValueError(
+            f"The pooling window {tuple(pool_size)} does not fit the input's spatial size {tuple(spatial)}. "
+            f"Received: padding={padding!r}"
+        )
+    pad_width = [(0, 0)] * data.ndim
+    for axis, pair in zip(axes, pads):
+        pad_width[axis] = pair
+    padded = any(lo or hi for lo, hi in pads)
+    if padded:
+        fill = np.finfo(data.dtype).min if mode == "max" else 0
+        data = np.pad(data, pad_width, constant_values=fill)
+    taps = [
+        _tap_index(offsets, strides, out_spatial, axes, data.ndim)
+        for offsets in itertools.product(*map(range, pool_size))
+    ]
+    # Every input position in at most one window: the gradient can be written instead of accumulated,
+    # and when the windows tile the whole (padded) input, nothing needs zeroing first.
+    disjoint = all(s >= k for s, k in zip(strides, pool_size))
+    tiled = disjoint and all(
+        s == k and data.shape[a] == n * s for a, s, k, n in zip(axes, strides, pool_size, out_spatial)
+    )
+
+    combine = np.maximum if mode == "max" else np.add
+    y = combine(data[taps[0]], data[taps[1]]) if len(taps) > 1 else data[taps[0]].copy()
+    for tap in taps[2:]:
+        combine(y, data[tap], out=y)
+    if mode == "average":
+        count = _window_counts(spatial, pads, pool_size, strides, out_spatial, axes, data.ndim) if padded else len(taps)
+        y /= np.asarray(count, dtype=y.dtype)
+
+    # maxpool(relu(z)) == relu(maxpool(z)): the gradient can skip the relu node, masked on the pooled
+    # tensor (4x smaller for 2x2): d/dz = route(g * (y > 0)), the windows whose maximum is 0 get nothing.
+    parent = x.relu_input if mode == "max" and x.relu_input is not None else x
+
+    def vjp(g):
+        if parent is not x:
+            g = g * (y > 0)
+        dx = np.empty(data.shape, dtype=g.dtype) if tiled else np.zeros(data.shape, dtype=g.dtype)
+        if mode == "max":
+            routed = None  # windows whose (first) maximum has been found
+            for i, tap in enumerate(taps):
+                first = data[tap] == y
+                if routed is None:
+                    routed = first
+                else:
+                    np.greater(first, routed, out=first)  # first & ~routed
+                    if i < len(taps) - 1:
+                        routed |= first
+                _put(dx, tap, np.multiply(g, first, out=dx[tap] if disjoint else None), disjoint)
+        else:
+            share = g / np.asarray(count, dtype=g.dtype)
+            for tap in taps:
+                _put(dx, tap, share, disjoint)
+        if padded:
+            dx = dx[tuple(slice(lo, lo + n) for (lo, _), n in zip(pad_width, x.shape))]
+        return (dx,)
+
+    return record(y, (parent,), vjp)
+
+
+def _put(dx: np.ndarray, tap: tuple, value: np.ndarray, disjoint: bool) -> None:
+    """Write (disjoint windows) or add one tap's gradient into ``dx``."""
+    if not disjoint:
+        dx[tap] += value
+    elif value.base is not dx:  # not already computed in place
+        dx[tap] = value
+
+
+def _window_counts(spatial, pads, pool_size, strides, out_spatial, axes, ndim) -> np.ndarray:
+    """How many real (unpadded) positions each window covers, shaped to broadcast against the output."""
+    counts = np.ones(1)
+    for n, (lo, _), k, s, m in zip(spatial, pads, pool_size, strides, out_spatial):
+        starts = np.arange(m) * s - lo
+        counts = np.multiply.outer(counts, np.minimum(starts + k, n) - np.maximum(starts, 0))
+    shape = [1] * ndim
+    for axis, m in zip(axes, out_spatial):
+        shape[axis] = m
+    return counts.reshape(shape)
+
+
+def global_pool(x: Tensor, data_format: str, mode: str, keepdims: bool) -> Tensor:
+    """Max or average over every spatial dim: ``(N, *spatial, C) -> (N, C)`` (or kept as size-1 dims)."""
+    data = x.data
+    axes = _args.spatial_axes(data_format, data.ndim)
+    if mode == "average":
+        count = int(np.prod([data.shape[a] for a in axes]))
+        y = data.mean(axis=axes, keepdims=True)
+        out = y if keepdims else y.reshape(y.shape[0], -1)
+        return record(out, (x,), lambda g: (np.broadcast_to(g.reshape(y.shape) / g.dtype.type(count), data.shape),))
+    channels_last = data_format == "channels_last"
+    moved = data if channels_last else np.moveaxis(data, 1, -1)
+    flat = moved.reshape(data.shape[0], -1, moved.shape[-1])
+    winner = flat.argmax(axis=1)[:, None, :]  # first maximum, as TF
+    y = np.take_along_axis(flat, winner, axis=1)[:, 0, :]
+
+    def vjp(g):
+        dflat = np.zeros_like(flat)
+        np.put_along_axis(dflat, winner, g.reshape(g.shape[0], 1, -1), axis=1)
+        dx = dflat.reshape(moved.shape)
+        return (dx if channels_last else np.moveaxis(dx, -1, 1),)
+
+    out = y
+    if keepdims:
+        kept = [1] * data.ndim
+        kept[0] = data.shape[0]
+        kept[_args.channel_axis(data_format, data.ndim)] = y.shape[1]
+        out = y.reshape(kept)
+    return record(out, (x,), vjp)
+
+
+class _Pooling(Layer):
+    mode = "max"
+
+    def __init__(self, rank, pool_size, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rank = rank
+        self.input_ndim = rank + 2
+        self.pool_size = _args.int_tuple(pool_size, rank, "pool_size")
+        self.strides = self.pool_size if strides is None else _args.int_tuple(strides, rank, "strides")
+        self.padding = _args.padding_mode(padding)
+        self.data_format = _args.data_format(data_format)
+
+    def call(self, inputs, training=None):
+        return pool(inputs, self.pool_size, self.strides, self.padding, self.data_format, self.mode)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+        }
+
+
+def _pooling_class(name: str, rank: int, mode: str, default_pool):
+    def __init__(self, pool_size=default_pool, strides=None, padding="valid", data_format=None, **kwargs):
+        if pool_size is None:  # Keras 3's AveragePooling layers have no default pool size
+            raise TypeError(f"{name}.__init__() missing 1 required positional argument: 'pool_size'")
+        _Pooling.__init__(self, rank, pool_size, strides, padding, data_format, **kwargs)
+
+    kind = "Max" if mode == "max" else "Average"
+    doc = f"{kind} pooling over {rank} spatial dim(s), Keras ``{name}`` (``strides`` default to ``pool_size``)."
+    return type(name, (_Pooling,), {"__init__": __init__, "mode": mode, "__doc__": doc, "__module__": __name__})
+
+
+MaxPooling1D = _pooling_class("MaxPooling1D", 1, "max", 2)
+MaxPooling2D = _pooling_class("MaxPooling2D", 2, "max", (2, 2))
+MaxPooling3D = _pooling_class("MaxPooling3D", 3, "max", (2, 2, 2))
+AveragePooling1D = _pooling_class("AveragePooling1D", 1, "average", None)
+AveragePooling2D = _pooling_class("AveragePooling2D", 2, "average", None)
+AveragePooling3D = _pooling_class("AveragePooling3D", 3, "average", None)
+
+
+class _GlobalPooling(Layer):
+    mode = "average"
+
+    def __init__(self, rank, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.rank = rank
+        self.input_ndim = rank + 2
+        self.data_format = _args.data_format(data_format)
+        self.keepdims = bool(keepdims)
+
+    def call(self, inputs, training=None):
+        return global_pool(inputs, self.data_format, self.mode, self.keepdims)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
+
+
+def _global_pooling_class(name: str, rank: int, mode: str):
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        _GlobalPooling.__init__(self, rank, data_format, keepdims, **kwargs)
+
+    kind = "Maximum" if mode == "max" else "Mean"
+    doc = f"{kind} over the {rank} spatial dim(s): ``(N, *spatial, C) -> (N, C)``, Keras ``{name}``."
+    return type(name, (_GlobalPooling,), {"__init__": __init__, "mode": mode, "__doc__": doc, "__module__": __name__})
+
+
+GlobalAveragePooling1D = _global_pooling_class("GlobalAveragePooling1D", 1, "average")
+GlobalAveragePooling2D = _global_pooling_class("GlobalAveragePooling2D", 2, "average")
+GlobalAveragePooling3D = _global_pooling_class("GlobalAveragePooling3D", 3, "average")
+GlobalMaxPooling1D = _global_pooling_class("GlobalMaxPooling1D", 1, "max")
+GlobalMaxPooling2D = _global_pooling_class("GlobalMaxPooling2D", 2, "max")
+GlobalMaxPooling3D = _global_pooling_class("GlobalMaxPooling3D", 3, "max")
