@@ -1,8 +1,10 @@
-"""Thread counts: npconv's own parallel code (scipy.fft workers, Numba kernels) follows NumPy's BLAS.
+"""Thread counts for npconv's own parallel code.
 
-Limit BLAS with threadpoolctl (``with threadpool_limits(2): ...``) or ``OMP_NUM_THREADS`` /
-``OPENBLAS_NUM_THREADS``, and every algorithm uses that many threads.  Every parallel kernel
-splits work into independent pieces, so results do not depend on the thread count.
+BLAS products follow NumPy's BLAS settings (threadpoolctl ``threadpool_limits`` or
+``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS``); the benchmark runner gives BLAS, Numba and PyTorch
+the same count.  Numba kernels split work into independent pieces, so their results do not depend
+on the thread count.  ``fft`` uses at most ``min(2, available_cores())`` threads and plans its
+tiles from the core count, so on a one-core machine its results may differ in the last bits.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ one inverse FFT keeping ``Q`` taps.
 
 **Precision** (max error relative to max |result|, N(0, 1) data against float64 ``gemm``,
 forward / backward_input / backward_weight, kernels 7-63 taps, 1-D to 3-D, strided and grouped):
-float32 (complex64 transforms) 2e-7 - 3.5e-7, float64 (complex128) 5e-16 - 4e-15; float16 is
+float32 (complex64 transforms) 2e-7 - 3.5e-7, float64 (complex128) 4e-16 - 4e-15; float16 is
 computed in float32.  ``tests/test_fft.py`` checks 1e-6 and 1e-14.
 
 **NaN/Inf spread**: a transform mixes a whole tile, so a non-finite input value makes every output
@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
@@ -89,9 +90,9 @@ BLOCK_FACTORS = (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 51
 MIN_BLOCK = 8
 
 # Cost model (seconds), keyed by the real item size where it depends on the dtype; fitted to
-# timings on a 2-core AVX-512 Xeon (2 FFT workers; the other core often busy).
-# Per complex point and pass over one axis of FFT length L: (base, per log2 L, per log2 of how
-# much one transform (L complex values) exceeds FFT_CACHE_BYTES).
+# timings (medians and minima of interleaved runs) on a 2-core AVX-512 Xeon shared with other jobs.
+# FFT: per complex point and pass over an axis of length L, (base, per log2 L, per log2 of how
+# much one transform of L complex values exceeds FFT_CACHE_BYTES).
 FFT_SECONDS = {4: (1.2e-9, 1.0e-10, 1.2e-9), 8: (7.7e-10, 2.4e-10, 1.3e-9)}
 FFT_CACHE_BYTES = 2**16
 MATMUL_CALL_SECONDS = 5e-8  # per (frequency, group) real matrix product in np.matmul
@@ -272,7 +273,8 @@ def _sized_plan(batch, groups, cin, cout, out, taps, dtype, direction, reserved,
     m = batch_per_chunk * tiles_per_chunk
     # The kernel's transform and real form, then the chunks (two at a time with two cores): their
     # input tiles (zero-padded to L), output or dy tiles (block), products and copies.
-    kernel = _fft_seconds(taps, fft_shape, groups * cin * cout, item) + (0 if inplace else copy_seconds(2 * spectrum_bytes, 4 * cout * item))
+    kernel = _fft_seconds(taps, fft_shape, groups * cin * cout, item)
+    kernel += 0 if inplace else copy_seconds(2 * spectrum_bytes, 4 * cout * item)
     transforms = _fft_seconds(fft_shape, fft_shape, items * c_in, item) + _fft_seconds(block, fft_shape, items * c_out, item)
     copies = copy_seconds(items * size * (c_in + c_out) * item, block[-1] * min(c_in, c_out) * item)
     calls = chunks * (2 * len(fft_shape) + 4) + 2 * n_tiles * -(-batch // batch_per_chunk)
@@ -294,7 +296,7 @@ def _plan(batch, groups, cin, cout, out, taps, dtype, direction="forward", reser
         # Spread the outputs evenly over the tiles this target needs, then use the FFT length's slack.
         blocks = [-(-o // -(-o // b)) for o, b in zip(out, target)]
         shape = tuple(sp_fft.next_fast_len(b + q - 1, real=True) for b, q in zip(blocks, taps))
-        for halves in {1, min(2, _workers())}:
+        for halves in sorted({1, min(2, _workers())}):
             plan = _sized_plan(batch, groups, cin, cout, out, taps, dtype, direction, reserved, shape, halves)
             if plan is not None and (best is None or plan.seconds < best.seconds):
                 best = plan
@@ -393,7 +395,11 @@ def _product(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _helper() -> ThreadPoolExecutor:
+    """The one extra thread, started on first use (again in a forked child, which lacks it)."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="npconv-fft")
+
+
+os.register_at_fork(after_in_child=_helper.cache_clear)
 
 
 def _in_halves(function, chunks: list, parallel: bool) -> list:
@@ -432,12 +438,14 @@ def _correlate(u: np.ndarray, v: np.ndarray, spec: ConvSpec, plan: _Plan) -> np.
 
 
 def forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    """The correlation: its stride phases split into channels, then the overlap-save engine."""
     phase_spec, phases = _phase_spec(spec)
     u = _split_phases(xp, spec, phase_spec, phases)
     return _correlate(u, _phase_kernel(w, spec, phase_spec, phases), phase_spec, _plan_for(spec, "forward"))
 
 
 def backward_input(dy: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    """Full convolution of ``dy`` with the phase kernel (the adjoint's forward), phases merged back."""
     phase_spec, phases = _phase_spec(spec)
     v = _phase_kernel(w, spec, phase_spec, phases)
     du = backward_input_as_forward(dy, v, phase_spec, forward)
@@ -445,6 +453,7 @@ def backward_input(dy: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
 
 
 def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    """Correlation of the input tiles with their ``dy`` tiles, summed over tiles and batch."""
     phase_spec, phases = _phase_spec(spec)
     taps = phase_spec.kernel_spatial
     dv = np.zeros((spec.groups, *taps, phase_spec.in_per_group, spec.out_per_group), spec.dtype)
@@ -459,7 +468,8 @@ def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarra
             for batch, tiles in chunks:
                 x = _spectra(u, batch, tiles, span, plan, spec.groups, workers)
                 d = _spectra(dy, batch, tiles, plan.block, plan, spec.groups, workers)
-                real.transpose(1, 0, 2, 3)[...] += np.matmul(x.view(spec.dtype).transpose(1, 2, 3, 0), d.view(spec.dtype).transpose(1, 2, 0, 3))
+                x, d = x.view(spec.dtype), d.view(spec.dtype)  # (items, F, G, 2 C_g), (items, F, G, 2 O_g)
+                real.transpose(1, 0, 2, 3)[...] += np.matmul(x.transpose(1, 2, 3, 0), d.transpose(1, 2, 0, 3))
                 del x, d  # before the next chunk's buffers
             return real
 
@@ -468,6 +478,14 @@ def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarra
         dv = _irfftn(total.reshape(spec.groups, *plan.spectrum_shape, *dv.shape[-2:]), plan.fft_shape, taps, _workers())
     dv = dv.reshape(spec.groups, *taps, *map(len, phases), spec.in_per_group, spec.out_per_group)
     return dv[_tap_index(spec, phases)]
+
+
+def _split_bytes(spec: ConvSpec) -> int:
+    """Bytes of the phase-split input (none at stride 1)."""
+    phase_spec, _ = _phase_spec(spec)
+    if all(s == 1 for s in spec.stride):
+        return 0
+    return spec.batch * math.prod(phase_spec.in_spatial) * phase_spec.in_channels * spec.item_bytes()
 
 
 def _plan_for(spec: ConvSpec, direction: str) -> _Plan | None:
@@ -480,14 +498,6 @@ def _plan_for(spec: ConvSpec, direction: str) -> _Plan | None:
 
 def eligible(spec: ConvSpec) -> bool:
     return all(_plan_for(spec, direction) is not None for direction in ("forward", "backward_input", "backward_weight"))
-
-
-def _split_bytes(spec: ConvSpec) -> int:
-    """Bytes of the phase-split input (none at stride 1)."""
-    phase_spec, _ = _phase_spec(spec)
-    if all(s == 1 for s in spec.stride):
-        return 0
-    return spec.batch * math.prod(phase_spec.in_spatial) * phase_spec.in_channels * spec.item_bytes()
 
 
 def workspace_bytes(spec: ConvSpec) -> int:
