@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import npconv as nc
-from npconv.bench import _limit_threads, cpu_name
+from npconv.bench import limit_threads, cpu_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import keras_models  # noqa: E402  (the model definition shared with the tests)
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     torch = _torch()
-    limits = _limit_threads(args.threads, torch)
+    limits = limit_threads(args.threads, torch)
     print(
         f"CPU: {cpu_name()}; threads: {args.threads}; numpy {np.__version__}; "
         f"torch {torch.__version__ if torch else 'not installed'}; {limits}"

@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--direction", default="forward", choices=["forward", "backward_input", "backward_weight"])
     parser.add_argument("--skip", default="direct", help="comma-separated algorithms not to time (slow ones)")
     args = parser.parse_args()
-    print(bench.cpu_name(), bench._limit_threads(args.threads, None))
+    print(bench.cpu_name(), bench.limit_threads(args.threads, None))
     skip = set(args.skip.split(",")) if args.skip else set()
     misses = 0
     rng = np.random.default_rng(0)

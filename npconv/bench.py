@@ -257,7 +257,7 @@ def main(argv=None) -> int:
         parser.error(f"unknown cases {unknown}; choose from {list(CASES)}")
     cases = [CASES[name] for name in args.cases] or list(CASES.values())
     torch = _torch()
-    limits = _limit_threads(args.threads, torch)
+    limits = limit_threads(args.threads, torch)
     print(f"CPU: {cpu_name()}; threads: {args.threads}; numpy {np.__version__}; "
           f"torch {torch.__version__ if torch else 'not installed'}; {limits}")
     results = []
@@ -272,7 +272,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def _limit_threads(threads: int, torch) -> str:
+def limit_threads(threads: int, torch) -> str:
     """Give BLAS, Numba and PyTorch the same thread count; say what was limited."""
     limited = []
     try:

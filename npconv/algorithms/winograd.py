@@ -186,13 +186,15 @@ def _blocks(spec: ConvSpec, tiles: tuple[int, ...], plan: _Plan, channels: int):
             yield slice(n, n + 1), slice(t0, min(t0 + rows, tiles[0]))
 
 
+def _gathered(tiles_view: np.ndarray, rank: int) -> np.ndarray:
+    """Tiles ``(nb, *tb, *[size]*R, C)`` copied in-tile-position first: ``(size^R, tiles * C)``."""
+    order = (*range(rank + 1, 2 * rank + 1), *range(rank + 1), 2 * rank + 1)
+    return np.ascontiguousarray(tiles_view.transpose(order)).reshape(-1, math.prod(tiles_view.shape[: rank + 1]) * tiles_view.shape[-1])
+
+
 def _transformed_tiles(view: np.ndarray, plan: _Plan, block) -> np.ndarray:
     """``V = (B^T (x) B^T) d`` for the tiles of one block: ``(alpha^R, tiles_in_block * C)``."""
-    rank = plan.rank
-    part = view[block]  # (nb, *tb, *[alpha]*R, C)
-    order = (*range(rank + 1, 2 * rank + 1), *range(rank + 1), 2 * rank + 1)
-    gathered = np.ascontiguousarray(part.transpose(order)).reshape(plan.alpha**rank, -1)
-    return plan.bt @ gathered
+    return plan.bt @ _gathered(view[block], plan.rank)
 
 
 def _winograd_forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> np.ndarray:
@@ -230,9 +232,7 @@ def _backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec, m: int) -> 
     a = np.ascontiguousarray(plan.at.T)
     for block in _blocks(spec, tiles, plan, max(spec.in_channels, spec.out_channels)):
         v = _transformed_tiles(view, plan, block).reshape(alpha**rank, -1, groups, spec.in_per_group)
-        order = (*range(rank + 1, 2 * rank + 1), *range(rank + 1), 2 * rank + 1)
-        dy_block = np.ascontiguousarray(dy_tiles[block].transpose(order)).reshape(m**rank, -1)
-        dm = (a @ dy_block).reshape(alpha**rank, -1, groups, spec.out_per_group)
+        dm = (a @ _gathered(dy_tiles[block], rank)).reshape(alpha**rank, -1, groups, spec.out_per_group)
         du += np.matmul(v.transpose(0, 2, 3, 1), dm.transpose(0, 2, 1, 3))
     dw = plan.g.T @ du.reshape(alpha**rank, -1)  # (k^R, G * C_g * O_g)
     dw = dw.reshape(*[KERNEL] * rank, groups, spec.in_per_group, spec.out_per_group)
