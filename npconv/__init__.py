@@ -9,7 +9,7 @@ array([[4., 6., 6., 6., 4.],
        [4., 6., 6., 6., 4.]])
 """
 
-from . import callbacks, datasets, image, initializers, kernels, layers, losses, optimizers, plot, shapes, steps
+from . import callbacks, datasets, image, initializers, kernels, layers, losses, optimizers, plot, shapes, steps, tools
 from .algorithms import algorithms
 from .explain import Explanation, explain
 from .initializers import set_random_seed
@@ -28,6 +28,7 @@ from .ops import (
 )
 from .shapes import output_shape, receptive_field
 from .steps import conv_steps
+from .tools import feature_maps, fuse_conv_bn, fuse_model, prune_channels
 
 __version__ = "0.1.0"
 
@@ -49,6 +50,9 @@ __all__ = [
     "datasets",
     "depthwise_conv2d",
     "explain",
+    "feature_maps",
+    "fuse_conv_bn",
+    "fuse_model",
     "image",
     "initializers",
     "kernels",
@@ -57,9 +61,11 @@ __all__ = [
     "optimizers",
     "output_shape",
     "plot",
+    "prune_channels",
     "receptive_field",
     "separable_conv2d",
     "set_random_seed",
     "shapes",
     "steps",
+    "tools",
 ]
