@@ -134,6 +134,43 @@ def plot_feature_maps(maps, path=None, *, data_format: str = "channels_last", sa
     return _finish(figure, path, dpi)
 
 
+def plot_model_feature_maps(model, x, layer, path=None, *, sample: int = 0, max_maps: int = 64, ncols: int = 8, cmap: str = "viridis", dpi: int = 100):
+    """The feature maps that ``layer`` of ``model`` computes for the input ``x[sample]`` (inference
+    mode): :func:`npconv.tools.feature_maps`, then :func:`plot_feature_maps` in the layer's
+    data_format, titled with the layer's name, kind and output shape.
+
+    ``layer`` is a name, an index into ``model.layers`` or a layer object; its output must be 2-D
+    feature maps ``(N, H, W, C)`` (or channels_first).  Only ``x[sample]`` is computed.
+
+    >>> import npconv as nc
+    >>> from npconv import layers
+    >>> model = nc.Sequential([layers.Input((28, 28, 1)), layers.Conv2D(8, 3, name="conv")])
+    >>> plot_model_feature_maps(model, np.random.rand(4, 28, 28, 1), "conv", "conv.png")  # doctest: +SKIP
+    <Figure size 1440x360 with 8 Axes>
+    """
+    from .tools import feature_maps
+
+    batch = x if isinstance(x, (list, tuple)) else [x]
+    count = len(batch[0])
+    if not (_is_int(sample) and -count <= sample < count):
+        raise ValueError(f"Invalid value for argument `sample`: x holds {count} samples. {received(sample=sample)}")
+    index = sample % count
+    one = [np.asarray(a)[index : index + 1] for a in batch]
+    (name, maps), = feature_maps(model, one if isinstance(x, (list, tuple)) else one[0], layers=[layer]).items()
+    chosen = next(candidate for candidate in model.layers if candidate.name == name)
+    if maps.ndim != 4:
+        raise ValueError(
+            f"Invalid value for argument `layer`: {name!r} ({type(chosen).__name__}) outputs shape {maps.shape[1:]} per sample, "
+            f"not 2-D feature maps (H, W, C). {received(layer=layer)}"
+        )
+    data_format = getattr(chosen, "data_format", "channels_last")
+    channels = maps.shape[1] if data_format == "channels_first" else maps.shape[-1]
+    shown = min(channels, positive_int(max_maps, "max_maps"))
+    title = f"{name} ({type(chosen).__name__}): {channels} maps of {'x'.join(map(str, maps.shape[2:] if data_format == 'channels_first' else maps.shape[1:3]))}"
+    title += f", first {shown} shown" if shown < channels else ""
+    return plot_feature_maps(maps, path, data_format=data_format, max_maps=max_maps, ncols=ncols, cmap=cmap, title=title, dpi=dpi)
+
+
 # --------------------------------------------------------------------------- training history
 
 

@@ -104,3 +104,22 @@ def test_history_curves(tmp_path, read_png):
         plot_history({"loss": []})
     with pytest.raises(TypeError, match="Received: history=3"):
         plot_history(3)
+
+
+def test_model_feature_maps(tmp_path, read_png):
+    import npconv as nc
+    from npconv import layers
+    from npconv.plot import plot_model_feature_maps
+
+    nc.set_random_seed(0)
+    model = nc.Sequential([layers.Input((3, 12, 10)), layers.Conv2D(6, 3, data_format="channels_first", name="conv"),
+                           layers.Flatten(), layers.Dense(2, name="dense")])
+    x = np.random.default_rng(2).random((3, 3, 12, 10))
+    figure = plot_model_feature_maps(model, x, "conv", tmp_path / "conv.png", sample=-1, max_maps=4, ncols=2)
+    assert figure.texts[0].get_text() == "conv (Conv2D): 6 maps of 10x8, first 4 shown"
+    assert len(figure.axes) == 4 and read_png(tmp_path / "conv.png").std() > 10
+    np.testing.assert_allclose(figure.axes[3].images[0].get_array(), model.layers[0](x)[2, 3], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"'dense' \(Dense\) outputs shape \(2,\) per sample, not 2-D feature maps"):
+        plot_model_feature_maps(model, x, "dense")
+    with pytest.raises(ValueError, match="Received: sample=3"):
+        plot_model_feature_maps(model, x, 0, sample=3)
