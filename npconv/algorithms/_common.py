@@ -71,6 +71,20 @@ def output_chunks(spec: ConvSpec, bytes_per_position: int, budget_bytes: int):
             yield slice(*block[0]), tuple(block[1:])
 
 
+def adjoint_spec(spec: ConvSpec) -> ConvSpec:
+    """The forward convolution that computes a stride-1 ``spec``'s input gradient (see
+    :func:`backward_input_as_forward`): ``dy`` padded by ``(k - 1) * d`` on both sides, channels swapped."""
+    pads = tuple(((k - 1) * d, (k - 1) * d) for k, d in zip(spec.kernel_spatial, spec.dilation))
+    return dataclasses.replace(
+        spec,
+        in_channels=spec.out_channels,
+        out_channels=spec.in_channels,
+        in_spatial=spec.out_spatial,
+        padding=pads,
+        out_spatial=spec.padded_spatial,  # at stride 1 the windows cover the whole padded input
+    )
+
+
 def backward_input_as_forward(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, forward) -> np.ndarray:
     """Gradient w.r.t. the padded input of a stride-1 correlation, run by ``forward``.
 
@@ -79,18 +93,10 @@ def backward_input_as_forward(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, for
     its channel axes swapped: a forward convolution, with no scatter-add.
     """
     assert all(s == 1 for s in spec.stride), "stride-1 convolutions only"
-    pads = tuple(((k - 1) * d, (k - 1) * d) for k, d in zip(spec.kernel_spatial, spec.dilation))
-    dy_padded = np.zeros((spec.batch, *(o + lo + hi for o, (lo, hi) in zip(spec.out_spatial, pads)), spec.out_channels), spec.dtype)
-    dy_padded[(slice(None), *(slice(lo, lo + o) for o, (lo, _) in zip(spec.out_spatial, pads)))] = dy
+    adjoint = adjoint_spec(spec)
+    dy_padded = np.zeros((spec.batch, *adjoint.padded_spatial, spec.out_channels), spec.dtype)
+    dy_padded[(slice(None), *(slice(lo, lo + o) for o, (lo, _) in zip(spec.out_spatial, adjoint.padding)))] = dy
     rotated = w[(slice(None), *[slice(None, None, -1)] * spec.rank)]
-    adjoint = dataclasses.replace(
-        spec,
-        in_channels=spec.out_channels,
-        out_channels=spec.in_channels,
-        in_spatial=spec.out_spatial,
-        padding=pads,
-        out_spatial=spec.padded_spatial,
-    )
     return forward(dy_padded, np.ascontiguousarray(np.swapaxes(rotated, -1, -2)), adjoint)
 
 

@@ -50,7 +50,7 @@ import numpy as np
 
 from .._spec import ConvSpec
 from . import gemm
-from ._common import backward_input_as_forward, copy_seconds, gemm_seconds, io_bytes
+from ._common import adjoint_spec, backward_input_as_forward, copy_seconds, gemm_seconds, io_bytes
 
 KERNEL = 3
 # Interpolation points for alpha - 1 finite points (the last point is infinity).
@@ -261,11 +261,7 @@ def _cost(spec: ConvSpec, direction: str, m: int) -> float:
     """Seconds: the alpha^R GEMMs per block (thin when few tiles or channels per group), the tile
     transforms (GEMMs with the Kronecker matrices), gathering the tiles and scattering the outputs."""
     if direction == "backward_input":  # the forward of the padded dy with the channels swapped
-        pads = tuple((KERNEL - 1, KERNEL - 1) for _ in spec.kernel_spatial)
-        spec = dataclasses.replace(
-            spec, in_channels=spec.out_channels, out_channels=spec.in_channels,
-            in_spatial=spec.out_spatial, padding=pads, out_spatial=spec.padded_spatial,
-        )
+        spec = adjoint_spec(spec)
     item, rank = spec.item_bytes(), spec.rank
     positions, outputs = (m + KERNEL - 1) ** rank, m**rank
     tiles = spec.batch * math.prod(_tiles_per_dim(spec, m))
