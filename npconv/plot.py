@@ -101,7 +101,8 @@ def plot_kernels(kernels, path=None, *, ncols: int | None = None, annotate: bool
 
 
 def plot_feature_maps(maps, path=None, *, data_format: str = "channels_last", sample: int = 0, max_maps: int = 64, ncols: int = 8, cmap: str = "viridis", title: str | None = None, dpi: int = 100):
-    """A grid of feature maps, one panel per channel, each with its own colour scale.
+    """A grid of feature maps, one panel per channel, each with its own colour scale (a constant map's
+    title says its value).
 
     ``maps``: a layer's output ``(N, H, W, C)`` (``sample`` picks the image), one image's maps
     ``(H, W, C)``, or a single ``(H, W)`` map; ``data_format="channels_first"`` for ``(N, C, H, W)``
@@ -125,8 +126,10 @@ def plot_feature_maps(maps, path=None, *, data_format: str = "channels_last", sa
     count = min(maps.shape[2], positive_int(max_maps, "max_maps"))
     figure, axes = _panels(count, positive_int(ncols, "ncols"), 1.8)
     for channel, ax in enumerate(axes):
-        ax.imshow(maps[:, :, channel].astype(np.float64), cmap=cmap)
-        ax.set_title(f"channel {channel}", fontsize=8)
+        values = maps[:, :, channel].astype(np.float64)
+        ax.imshow(values, cmap=cmap)
+        constant = values.min() == values.max()  # one colour: say which value, or it reads as a blank panel
+        ax.set_title(f"channel {channel}" + (f" (all {values.flat[0]:g})" if constant else ""), fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
     if title:
@@ -202,12 +205,15 @@ def plot_history(history, path=None, *, metrics=None, title: str | None = None, 
             raise ValueError(f"Invalid value for argument `metrics`: {unknown} not in the history ({names}). {received(metrics=metrics)}")
         names = list(metrics)
     figure, axes = _panels(len(names), len(names), 4.0)
+    from matplotlib.ticker import MaxNLocator  # (after _panels, which says how to install matplotlib)
+
     for ax, name in zip(axes, names):
         for key, style in ((name, "-"), (f"val_{name}", "--")):
             if key in values:
                 ax.plot(range(1, len(values[key]) + 1), values[key], style, marker="o", markersize=3, label="validation" if key != name else "training")
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:
