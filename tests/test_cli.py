@@ -21,17 +21,53 @@ def read_pgm_or_png(path):
     return np.frombuffer(data, np.uint8).reshape(int(height), int(width))
 
 
-def test_demo_runs_and_writes_images(tmp_path):
-    result = run_cli("demo", "--out", str(tmp_path / "out"), "--size", "64")
+DEMO_FILES = {"filters.png", "kernels.png", "history.png", "learned_kernels.png", "test_image.png", "feature_maps_conv1.png",
+              "feature_maps_conv2.png", "receptive_field.txt", "pruning.txt", "seed004_steps.gif"}
+
+
+def test_demo_tour(tmp_path):
+    for extra in ("matplotlib", "PIL", "sklearn"):
+        pytest.importorskip(extra)
+    result = run_cli("demo", "--quick", "--out", str(tmp_path / "out"), "--size", "64")
     assert result.returncode == 0, result.stderr
-    assert "identical: True" in result.stdout
-    assert "auto picks:" in result.stdout
-    images = sorted((tmp_path / "out").iterdir())
-    assert {p.stem for p in images} == {"input", "sobel_x", "sobel_y", "laplacian", "gradient_magnitude"}
-    for path in images:
+    out = result.stdout
+    for step in range(1, 9):
+        assert f"[{step}/8] " in out
+    assert "scikit-learn's handwritten digits" in out and "epoch 1/1:" in out and "test accuracy" in out
+    assert out.count("auto picks:") == 2  # nc.explain for both convolutions
+    assert "max_pooling2d_1  pool        2       2         1      0+0     4     4    1.5  10" in out  # rf 10, jump 4
+    assert "fused 2 BatchNormalization layer(s)" in out and "multiply-adds per sample" in out
+    assert "identical: True" in out and "skipped" not in out
+    assert out.rstrip().endswith(f"10 files in {(tmp_path / 'out').resolve()}")
+    assert {p.name for p in (tmp_path / "out").iterdir()} == DEMO_FILES
+    for name in sorted(DEMO_FILES):
+        if name.endswith(".png"):
+            pixels = read_pgm_or_png(tmp_path / "out" / name)
+            assert pixels.std() > 10, f"{name} is blank"
+    assert "parameters:" in (tmp_path / "out" / "pruning.txt").read_text()
+
+
+def test_demo_without_the_extras(tmp_path, monkeypatch, capsys):
+    """No matplotlib, Pillow or scikit-learn: generated shapes, PGM images, no figures, and it says so."""
+    import sys
+
+    from npconv.cli import main
+
+    for name in [key for key in sys.modules if key.split(".")[0] in ("matplotlib", "PIL", "sklearn")] + ["matplotlib", "PIL", "sklearn"]:
+        monkeypatch.setitem(sys.modules, name, None)  # import fails, as when not installed
+    assert main(["demo", "--quick", "--out", str(tmp_path), "--size", "48"]) == 0
+    out = capsys.readouterr().out
+    assert "generated shapes" in out and "[8/8] " in out and "identical: True" in out
+    skipped = [line for line in out.splitlines() if line.startswith("  skipped: ")]
+    assert len(skipped) == 3 and 'pip install "npconv[plot]"' in skipped[0] and "images are PGM" in skipped[1]
+    assert not list(tmp_path.rglob("*.png")) and not list(tmp_path.rglob("*.gif"))
+    images = sorted((tmp_path / "filters").iterdir())
+    assert len(images) == 12 and all(path.suffix == ".pgm" for path in images)
+    for path in images + [tmp_path / "test_image.pgm"]:
         pixels = read_pgm_or_png(path)
-        assert pixels.shape == (64, 64)
         assert pixels.min() < pixels.max(), f"{path.name} is blank"
+    assert read_pgm_or_png(tmp_path / "filters" / "input.pgm").shape == (48, 48)
+    assert (tmp_path / "receptive_field.txt").exists() and (tmp_path / "pruning.txt").exists()
 
 
 def test_explain_command():
