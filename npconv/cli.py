@@ -21,6 +21,16 @@ def _ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def _literal(text: str):
     """'same' -> 'same', '2' -> 2, '(1, 2)' -> (1, 2), '[(0, 1), (1, 1)]' -> pairs."""
     try:
@@ -40,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "shapes), writing figures (with matplotlib) and text into one folder; about a minute on 2 cores.",
     )
     demo.add_argument("--out", default="npconv-demo", help="output folder (default: ./npconv-demo)")
-    demo.add_argument("--size", type=int, default=128, help="side of the generated test image")
+    demo.add_argument("--size", type=_positive_int, default=128, help="side of the generated test image")
     demo.add_argument("--quick", action="store_true", help="train on a few hundred images for one epoch, figures at half resolution (a few seconds)")
 
     exp = commands.add_parser("explain", help="explain a convolution: padding, output shape, FLOPs, algorithm")

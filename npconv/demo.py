@@ -338,7 +338,9 @@ def _look_inside(tour: Tour, model, data) -> None:
         return
     from .plot import plot_kernels, plot_model_feature_maps
 
-    conv1, conv2 = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    from .layers import Conv2D
+
+    conv1, conv2 = [layer for layer in model.layers if isinstance(layer, Conv2D)]
     figure = plot_kernels(conv1.kernel.data, ncols=8, annotate=False)
     figure.suptitle(f"{conv1.name}: the 32 learned 3x3 kernels (red > 0 > blue)")
     tour.save(figure, "learned_kernels.png")
@@ -364,11 +366,13 @@ def _single_image(values: np.ndarray, title: str):
 
 
 def _explain_layers(model, batch_size: int) -> None:
+    from .layers import Conv2D
     from .layers._args import SPATIAL_FIRST_KERNEL
+    from .tools._graph import layer_calls
 
-    for node in model._nodes:
+    for node in layer_calls(model):
         layer = node.layer
-        if type(layer).__name__ != "Conv2D":
+        if not isinstance(layer, Conv2D):
             continue
         x_shape = (batch_size, *node.inputs[0].shape[1:])
         report = explain(
