@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 import time
 from pathlib import Path
 
@@ -259,10 +260,11 @@ class Tour:
 
 
 def _filters_figure(image: np.ndarray, responses: dict):
-    """The input and every filter response, each with its colour map (signed ones centred at 0)."""
+    """The input and every filter response ``{title: (values, colour map, kernel shape)}``, each with
+    its colour map (signed ones centred at 0)."""
     from .plot import _panels
 
-    panels = {"input (generated)": (image, "gray"), **responses}
+    panels = {"input (generated)": (image, "gray"), **{f"{title} ({shape[0]}x{shape[1]})": (values, cmap) for title, (values, cmap, shape) in responses.items()}}
     figure, axes = _panels(len(panels), 4, 2.6)
     for ax, (title, (values, cmap)) in zip(axes, panels.items()):
         bound = float(np.abs(values).max()) or 1.0
@@ -278,9 +280,9 @@ def _filters_figure(image: np.ndarray, responses: dict):
 def _filter_image(tour: Tour, size: int) -> None:
     tour.step(f"Filtering a generated {size}x{size} image with the classic kernels")
     image = synthetic_image(size)
-    responses = {f"{title} ({kernel.shape[0]}x{kernel.shape[1]})": (nc_image.filter2d(image, kernel), cmap) for title, kernel, cmap in FILTERS}
+    responses = {title: (nc_image.filter2d(image, kernel), cmap, kernel.shape) for title, kernel, cmap in FILTERS}
     magnitude, _ = nc_image.gradient(image, "sobel")
-    responses["Sobel gradient magnitude (3x3)"] = (magnitude, "magma")
+    responses["Sobel gradient magnitude"] = (magnitude, "magma", (3, 3))
     y, x = np.unravel_index(magnitude.argmax(), magnitude.shape)
     print(f"      {len(FILTERS)} kernels; strongest Sobel edge {magnitude.max():.2f} at pixel ({y}, {x})")
     if tour.plots:
@@ -294,8 +296,8 @@ def _filter_image(tour: Tour, size: int) -> None:
     folder = tour.out / "filters"
     folder.mkdir(exist_ok=True)
     tour.wrote(write_grayscale(folder / "input", image))
-    for title, (values, _) in responses.items():
-        name = "".join(c if c.isalnum() else "_" for c in title.lower()).strip("_")
+    for title, (values, _, _) in responses.items():
+        name = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")  # "LoG, sigma 1.4" -> log_sigma_1_4
         tour.wrote(write_grayscale(folder / name, values))
 
 
