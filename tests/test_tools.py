@@ -61,7 +61,9 @@ def test_fused_layer_equals_conv_then_batch_norm(kind, data_format, dtype):
     conv, bn = model.layers
     expected = model.predict(x, verbose=0)
     before = model.get_weights()
+    state = initializers.global_generator().bit_generator.state
     fused = tools.fuse_conv_bn(conv, bn)
+    assert initializers.global_generator().bit_generator.state == state  # no random draws
     assert fused.use_bias and fused.name == conv.name and fused.dtype == np.dtype(dtype)
     assert relative_error(fused(x), expected) <= (1e-5 if dtype == "float32" else 1e-12)
     fused_model, report = tools.fuse_model(model)
@@ -94,6 +96,8 @@ def test_fusion_refuses_with_the_reason():
         tools.fuse_conv_bn(layers.Conv2D(5, 3), layers.BatchNormalization())
     with pytest.raises(ValueError, match="is not a convolution layer"):
         tools.fuse_conv_bn(layers.Dense(3), bn)
+    with pytest.raises(ValueError, match="int 3 is not a BatchNormalization"):
+        tools.fuse_conv_bn(conv, 3)
     with pytest.raises(TypeError, match="Received: model=3"):
         tools.fuse_model(3)
     with pytest.raises(ValueError, match="not built yet"):

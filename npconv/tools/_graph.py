@@ -82,7 +82,7 @@ class Edit:
 
 
 @contextlib.contextmanager
-def _random_stream_untouched():
+def random_stream_untouched():
     """Creating layers draws initial weights that are overwritten at once: keep the global
     generator's state, so that fusing or pruning a model does not change later random draws."""
     generator = initializers.global_generator()
@@ -108,7 +108,7 @@ def rebuild(model: Model, edits: dict[Layer, Edit], bypass=()) -> Model:
             clones[layer] = type(layer).from_config({**layer.get_config(), **edit.config})
         return clones[layer]
 
-    with _random_stream_untouched():
+    with random_stream_untouched():
         if isinstance(model, Sequential):
             kept = [clone(node.layer) for node in layer_calls(model) if id(node) not in bypass]
             source = model.inputs[0]

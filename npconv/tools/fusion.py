@@ -50,9 +50,9 @@ def _channel_axis(layer, ndim: int) -> int:
 def why_not_fusable(layer, bn) -> str | None:
     """Why ``bn`` cannot be folded into ``layer`` (a reason to show), or None when it can."""
     if not isinstance(layer, FUSABLE):
-        return f"{type(layer).__name__} {layer.name!r} is not a convolution layer"
+        return f"{type(layer).__name__} {getattr(layer, 'name', layer)!r} is not a convolution layer"
     if not isinstance(bn, BatchNormalization):
-        return f"{type(bn).__name__} {bn.name!r} is not a BatchNormalization"
+        return f"{type(bn).__name__} {getattr(bn, 'name', bn)!r} is not a BatchNormalization"
     if layer.activation is not activations.linear:
         return (
             f"{layer.name!r} applies activation {activations.serialize(layer.activation)!r} before the normalisation "
@@ -114,12 +114,12 @@ def fuse_conv_bn(layer, bn):
     reason = why_not_fusable(layer, bn)
     if reason is not None:
         raise ValueError(f"Cannot fold {getattr(bn, 'name', bn)!r} into {getattr(layer, 'name', layer)!r}: {reason}. {received(layer=layer, bn=bn)}")
-    with _graph._random_stream_untouched():
-        fused = type(layer).from_config({**layer.get_config(), "use_bias": True})
-    shape = [None] * layer.input_ndim
+    shape = [None] * layer.input_ndim  # the input shape that build needs: rank and channels
     for axis, size in layer.input_axes.items():
         shape[axis] = size
-    fused._ensure_built([tuple(shape)])
+    with _graph.random_stream_untouched():
+        fused = type(layer).from_config({**layer.get_config(), "use_bias": True})
+        fused._ensure_built([tuple(shape)])
     weights = _fold(layer, bn)
     fused.set_weights([weights[w.name] for w in fused.weights])
     return fused
