@@ -5,18 +5,21 @@
 For each shape (the suite's, plus variations in size, channels, kernel, stride and groups) and
 each eligible algorithm, prints the measured median and the model's estimate, and whether ``auto``
 picked an algorithm within 1.25x of the measured best.  The cost constants in
-``npconv/algorithms/*.py`` were set from this script's output.
+``npconv/algorithms/*.py`` were set from this script's output; it ends with the per-algorithm factors of
+``npconv.algorithms.CALIBRATION`` that would match this machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import statistics
 
 import numpy as np
 
 import npconv as nc
 from npconv import bench
-from npconv.algorithms import candidates
+from npconv.algorithms import CALIBRATION, candidates
 from npconv.explain import explain
 
 SHAPES = [case for case in bench.SUITE + bench.EXTRA] + [
@@ -48,19 +51,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--direction", default="forward", choices=["forward", "backward_input", "backward_weight"])
     parser.add_argument("--skip", default="direct", help="comma-separated algorithms not to time (slow ones)")
+    parser.add_argument("--fastest", action="store_true", help="the fastest repeat instead of the median (on a busy machine)")
+    parser.add_argument("--shapes", default="", help="comma-separated shape names (default: all)")
     args = parser.parse_args()
     print(bench.cpu_name(), bench.limit_threads(args.threads, None))
     skip = set(args.skip.split(",")) if args.skip else set()
     misses = 0
+    log_ratios = {}  # algorithm -> log(measured / estimated) per shape, for the calibration factors
     rng = np.random.default_rng(0)
     for case in SHAPES:
+        if args.shapes and case.name not in args.shapes.split(","):
+            continue
         x = rng.standard_normal((case.x_shape[0], *case.x_shape[2:], case.x_shape[1]), dtype=np.float32)
         w = rng.standard_normal((*case.w_shape[2:], case.w_shape[1], case.w_shape[0]), dtype=np.float32)
         spec = explain(x.shape, w.shape, **case.params).spec
         dy = rng.standard_normal(spec.y_shape(), dtype=np.float32)
         estimates = {k: v for k, v in candidates(spec, args.direction).items() if k not in skip}
         runs = {name: _call(args.direction, x, w, dy, case.params, name) for name in estimates}
-        measured = bench.interleaved_medians(runs, args.repeats)
+        measured = bench.interleaved_medians(runs, args.repeats, min if args.fastest else statistics.median)
         best = min(measured.values())
         pick = min(estimates, key=estimates.get)
         ok = measured[pick] <= 1.25 * best
@@ -69,7 +77,12 @@ def main() -> None:
             f"{name} {measured[name] * 1e3:.2f} (est {estimates[name] * 1e3:.2f})" for name in sorted(measured, key=measured.get)
         )
         print(f"{case.name:14s} {'ok  ' if ok else 'MISS'} auto={pick:13s} {cells}", flush=True)
+        for name in measured:
+            log_ratios.setdefault(name, []).append(math.log(measured[name] / estimates[name]))
     print(f"{misses} shapes where auto's pick is > 1.25x the measured best")
+    factors = {name: CALIBRATION.get(name, 1.0) * math.exp(statistics.median(v)) for name, v in log_ratios.items()}
+    print("calibration factors (npconv.algorithms.CALIBRATION x median measured/estimated):")
+    print("  " + ", ".join(f"{name} {factor:.2f}" for name, factor in sorted(factors.items())))
 
 
 if __name__ == "__main__":

@@ -88,15 +88,23 @@ def _timed(function) -> float:
     return time.perf_counter() - start
 
 
-def interleaved_medians(runs: dict, repeats: int) -> dict[str, float]:
-    """Median seconds of each callable; each round runs every one once (after one warm-up round)."""
+# Pause before each timed call: OpenBLAS's and OpenMP's worker threads keep spinning for up to
+# ~0.1 s after a call, and on a 2-core machine they slow whatever runs next (measured: PyTorch's
+# 1x1 conv right after a NumPy GEMM 46-54 ms, 26 ms after a 0.2 s pause).
+SETTLE_SECONDS = 0.15
+
+
+def interleaved_medians(runs: dict, repeats: int, statistic=statistics.median) -> dict[str, float]:
+    """Median (or another ``statistic``) seconds of each callable; each round runs every one once
+    (after one warm-up round), each after a pause of ``SETTLE_SECONDS``."""
     for run in runs.values():
         run()
     times = {label: [] for label in runs}
     for _ in range(repeats):
         for label, run in runs.items():
+            time.sleep(SETTLE_SECONDS)
             times[label].append(_timed(run))
-    return {label: statistics.median(values) for label, values in times.items()}
+    return {label: statistic(values) for label, values in times.items()}
 
 
 def peak_extra_bytes(function) -> int:
