@@ -57,6 +57,8 @@ KERNEL = 3
 POINTS = {2: (0, 1, -1), 4: (0, 1, -1, 2, -2)}
 BLOCK_BYTES = 4 * 2**20  # cap on one tile buffer (transformed input or product) per block
 MIN_BLOCK_BYTES = 2**18
+MIN_WEIGHT_TILES = 64
+CACHED_BYTES_PER_S = 4e10  # read-modify-write of dU, which stays in L2/L3
 
 
 def _vandermonde(points, columns: int) -> list[list[Fraction]]:
@@ -170,11 +172,20 @@ def _block_bytes(spec: ConvSpec) -> int:
     return min(BLOCK_BYTES, max(MIN_BLOCK_BYTES, io_bytes(spec) // 8))
 
 
-def _blocks(spec: ConvSpec, tiles: tuple[int, ...], plan: _Plan, channels: int):
-    """Yield ``(batch slice, first-dim tile slice)`` blocks of at most ``_block_bytes`` per buffer."""
-    per_tile = plan.alpha**plan.rank * channels * spec.item_bytes()
+def _tiles_per_block(spec: ConvSpec, plan: _Plan, direction: str) -> int:
+    """Tiles per block: ``_block_bytes`` per buffer, but for ``backward_weight`` at least
+    ``MIN_WEIGHT_TILES``: each block adds a ``(C_g, O_g)`` product per transformed position to
+    ``dU``, and with fewer tiles than channels those additions, not the products, take the time
+    (measured: 8x256x14x14, 256 channels, 11 tiles per block: 2x slower than ``gemm``)."""
+    per_tile = plan.alpha**plan.rank * max(spec.in_channels, spec.out_channels) * spec.item_bytes()
+    tiles = max(1, _block_bytes(spec) // per_tile)
+    return max(tiles, MIN_WEIGHT_TILES) if direction == "backward_weight" else tiles
+
+
+def _blocks(spec: ConvSpec, tiles: tuple[int, ...], budget: int):
+    """Yield ``(batch slice, first-dim tile slice)`` blocks of at most ``budget`` tiles (whole
+    first-dim tile rows when they fit, else rows of one image)."""
     inner = math.prod(tiles[1:])
-    budget = max(1, _block_bytes(spec) // per_tile)
     if inner * tiles[0] <= budget:  # whole images per block
         step = max(1, budget // (inner * tiles[0]))
         for n0 in range(0, spec.batch, step):
@@ -205,7 +216,7 @@ def _winograd_forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> 
     view = _tile_view(xe, m, alpha, tiles)
     u = _transformed_kernel(w, plan, spec)
     out = np.empty((spec.batch, *(t * m for t in tiles), spec.out_channels), spec.dtype)
-    for batch, first in _blocks(spec, tiles, plan, max(spec.in_channels, spec.out_channels)):
+    for batch, first in _blocks(spec, tiles, _tiles_per_block(spec, plan, "forward")):
         block = (batch, first)
         v = _transformed_tiles(view, plan, block).reshape(alpha**rank, -1, groups, spec.in_per_group)
         product = np.matmul(v.transpose(0, 2, 1, 3), u)  # (alpha^R, G, T, O_g)
@@ -230,7 +241,7 @@ def _backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec, m: int) -> 
     dy_tiles = _tile_view(_extended(np.ascontiguousarray(dy), tuple(t * m for t in tiles)), m, m, tiles)
     du = np.zeros((alpha**rank, groups, spec.in_per_group, spec.out_per_group), spec.dtype)
     a = np.ascontiguousarray(plan.at.T)
-    for block in _blocks(spec, tiles, plan, max(spec.in_channels, spec.out_channels)):
+    for block in _blocks(spec, tiles, _tiles_per_block(spec, plan, "backward_weight")):
         v = _transformed_tiles(view, plan, block).reshape(alpha**rank, -1, groups, spec.in_per_group)
         dm = (a @ _gathered(dy_tiles[block], rank)).reshape(alpha**rank, -1, groups, spec.out_per_group)
         du += np.matmul(v.transpose(0, 2, 3, 1), dm.transpose(0, 2, 1, 3))
@@ -265,11 +276,12 @@ def _cost(spec: ConvSpec, direction: str, m: int) -> float:
     item, rank = spec.item_bytes(), spec.rank
     positions, outputs = (m + KERNEL - 1) ** rank, m**rank
     tiles = spec.batch * math.prod(_tiles_per_dim(spec, m))
-    block_tiles = max(1, min(tiles, _block_bytes(spec) // (positions * max(spec.in_channels, spec.out_channels) * item)))
+    block_tiles = max(1, min(tiles, _tiles_per_block(spec, _plan(m, rank, spec.dtype), direction)))
     blocks = -(-tiles // block_tiles)
     count = positions * spec.groups * blocks
-    if direction == "backward_weight":
+    if direction == "backward_weight":  # products, and adding each block's into dU (in cache)
         main = gemm_seconds(spec.in_per_group, block_tiles, spec.out_per_group, spec.dtype, count)
+        main += count * spec.in_per_group * spec.out_per_group * item * 2 / CACHED_BYTES_PER_S
         output_side = gemm_seconds(positions, outputs, tiles * spec.out_channels, spec.dtype)
     else:
         main = gemm_seconds(block_tiles, spec.in_per_group, spec.out_per_group, spec.dtype, count)
