@@ -80,8 +80,8 @@ def main() -> None:
         for name in measured:
             log_ratios.setdefault(name, []).append(math.log(measured[name] / estimates[name]))
     print(f"{misses} shapes where auto's pick is > 1.25x the measured best")
-    factors = {name: CALIBRATION.get(name, 1.0) * math.exp(statistics.median(v)) for name, v in log_ratios.items()}
-    print("calibration factors (npconv.algorithms.CALIBRATION x median measured/estimated):")
+    factors = {name: CALIBRATION[args.direction].get(name, 1.0) * math.exp(statistics.median(v)) for name, v in log_ratios.items()}
+    print(f"calibration factors for {args.direction} (npconv.algorithms.CALIBRATION x median measured/estimated):")
     print("  " + ", ".join(f"{name} {factor:.2f}" for name, factor in sorted(factors.items())))
 
 

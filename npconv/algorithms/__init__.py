@@ -76,18 +76,22 @@ def get(name: str) -> Algorithm:
     return _REGISTRY[name]
 
 
-# Measured / estimated time per algorithm: the median over ``benchmarks/calibrate.py``'s shapes and
-# three directions (it prints these factors), on the 2-core AMD EPYC Zen 4 of 2026-11-23.  The
-# modules' cost models carry the dependence on the shape; these factors carry the machine's balance
-# between BLAS, FFTs, copies and Numba loops, which moves between CPUs (the fft model was fitted
-# on a Xeon, where its factor was 1).
-CALIBRATION = {"direct": 1.0, "gemm": 1.0, "winograd": 0.9, "winograd_2x2": 0.65, "fft": 1.75, "depthwise": 1.8}
+# Measured / estimated time per algorithm and direction: the median over the shapes of
+# ``benchmarks/calibrate.py`` (which prints these factors for the machine it runs on), on the
+# 2-core AMD EPYC Zen 4 (AVX-512) of 2026-11-23.  The modules' cost models carry the dependence on
+# the shape; these factors carry the machine's balance between BLAS, FFTs, copies and Numba loops,
+# which moves between CPUs (the fft model was fitted on a Xeon, where its factor was 1).
+CALIBRATION = {
+    "forward": {"direct": 1.4, "gemm": 1.4, "winograd": 0.85, "winograd_2x2": 0.8, "fft": 2.1, "depthwise": 2.0},
+    "backward_input": {"direct": 1.0, "gemm": 1.0, "winograd": 1.1, "winograd_2x2": 0.9, "fft": 1.85, "depthwise": 1.5},
+    "backward_weight": {"direct": 1.0, "gemm": 1.05, "winograd": 0.95, "winograd_2x2": 0.75, "fft": 2.1, "depthwise": 2.35},
+}
 
 
 def candidates(spec: ConvSpec, direction: str = "forward") -> dict[str, float]:
     """Estimated seconds of every algorithm eligible for ``spec``, for one ``direction``."""
     return {
-        name: alg.cost(spec, direction) * CALIBRATION.get(name, 1.0)
+        name: alg.cost(spec, direction) * CALIBRATION[direction].get(name, 1.0)
         for name, alg in _REGISTRY.items()
         if alg.eligible(spec)
     }

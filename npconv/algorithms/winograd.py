@@ -240,11 +240,12 @@ def _backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec, m: int) -> 
     view = _tile_view(_extended(xp, tuple(t * m + KERNEL - 1 for t in tiles)), m, alpha, tiles)
     dy_tiles = _tile_view(_extended(np.ascontiguousarray(dy), tuple(t * m for t in tiles)), m, m, tiles)
     du = np.zeros((alpha**rank, groups, spec.in_per_group, spec.out_per_group), spec.dtype)
+    product = np.empty_like(du)  # reused by every block: a fresh large array per block costs page faults
     a = np.ascontiguousarray(plan.at.T)
     for block in _blocks(spec, tiles, _tiles_per_block(spec, plan, "backward_weight")):
         v = _transformed_tiles(view, plan, block).reshape(alpha**rank, -1, groups, spec.in_per_group)
         dm = (a @ _gathered(dy_tiles[block], rank)).reshape(alpha**rank, -1, groups, spec.out_per_group)
-        du += np.matmul(v.transpose(0, 2, 3, 1), dm.transpose(0, 2, 1, 3))
+        du += np.matmul(v.transpose(0, 2, 3, 1), dm.transpose(0, 2, 1, 3), out=product)
     dw = plan.g.T @ du.reshape(alpha**rank, -1)  # (k^R, G * C_g * O_g)
     dw = dw.reshape(*[KERNEL] * rank, groups, spec.in_per_group, spec.out_per_group)
     return np.ascontiguousarray(np.moveaxis(dw, rank, 0))
