@@ -88,21 +88,22 @@ def _timed(function) -> float:
     return time.perf_counter() - start
 
 
-# Pause before each timed call: OpenBLAS's and OpenMP's worker threads keep spinning for up to
-# ~0.1 s after a call, and on a 2-core machine they slow whatever runs next (measured: PyTorch's
-# 1x1 conv right after a NumPy GEMM 46-54 ms, 26 ms after a 0.2 s pause).
+# Before each timed call: a pause, then one untimed call of the same function.  OpenBLAS's and
+# OpenMP's worker threads keep spinning for up to ~0.1 s after a call, and on a 2-core machine they
+# slow whatever runs next (measured: PyTorch's 1x1 conv right after a NumPy GEMM 46-54 ms, 26 ms
+# after a 0.2 s pause); the untimed call then wakes the timed library's own threads and caches,
+# which the pause let go cold.  Every library gets the same treatment.
 SETTLE_SECONDS = 0.15
 
 
 def interleaved_medians(runs: dict, repeats: int, statistic=statistics.median) -> dict[str, float]:
-    """Median (or another ``statistic``) seconds of each callable; each round runs every one once
-    (after one warm-up round), each after a pause of ``SETTLE_SECONDS``."""
-    for run in runs.values():
-        run()
+    """Median (or another ``statistic``) seconds of each callable; each round runs every one once,
+    each time after a pause of ``SETTLE_SECONDS`` and one untimed call."""
     times = {label: [] for label in runs}
     for _ in range(repeats):
         for label, run in runs.items():
             time.sleep(SETTLE_SECONDS)
+            run()
             times[label].append(_timed(run))
     return {label: statistic(values) for label, values in times.items()}
 
