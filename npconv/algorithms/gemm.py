@@ -12,8 +12,8 @@ A 1x1 kernel at stride 1 needs no copy at all: the input block is its own column
 
 Memory: blocks are sized so ``cols`` stays under the input + output size, capped at
 ``COLS_BUDGET_BYTES`` (16 MiB) with a 1 MiB floor, so the extra memory of a call is at most one
-padded copy of the input, the output, and that budget — never a full im2col matrix (PyTorch
-issue 31655 reports 90 GiB for one).
+padded copy of the input (two with groups: im2col reads a group-major copy), the output, and
+that budget — never a full im2col matrix (PyTorch issue 31655 reports 90 GiB for one).
 """
 
 from __future__ import annotations
@@ -136,9 +136,12 @@ def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarra
 
 
 def workspace_bytes(spec: ConvSpec) -> int:
-    """Largest column block: bounded by the column budget (or one output position if larger)."""
+    """Largest column block (bounded by the column budget, or one output position if larger),
+    plus the group-major input copy when im2col runs in rows over several groups."""
     per_position = (spec.taps * spec.in_channels + spec.out_channels) * spec.item_bytes()
-    return min(spec.output_positions * per_position, max(_cols_budget(spec), per_position))
+    cols = min(spec.output_positions * per_position, max(_cols_budget(spec), per_position))
+    group_major = spec.batch * math.prod(spec.padded_spatial) * spec.in_channels * spec.item_bytes()
+    return cols + (group_major if _row_runs(spec) and spec.groups > 1 else 0)
 
 
 def cost(spec: ConvSpec, direction: str = "forward") -> float:
