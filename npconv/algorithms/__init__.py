@@ -80,7 +80,8 @@ def get(name: str) -> Algorithm:
 # ``benchmarks/calibrate.py`` (which prints these factors for the machine it runs on), on the
 # 2-core AMD EPYC Zen 4 (AVX-512) of 2026-11-23.  The modules' cost models carry the dependence on
 # the shape; these factors carry the machine's balance between BLAS, FFTs, copies and Numba loops,
-# which moves between CPUs (the fft model was fitted on a Xeon, where its factor was 1).
+# which moves between CPUs (the fft model was fitted on a Xeon, where its factor was 1).  ``direct``
+# is not timed by calibrate.py (too slow to matter); it shares gemm's factor.
 CALIBRATION = {
     "forward": {"direct": 1.4, "gemm": 1.4, "winograd": 0.85, "winograd_2x2": 0.8, "fft": 2.1, "depthwise": 2.0},
     "backward_input": {"direct": 1.0, "gemm": 1.0, "winograd": 1.1, "winograd_2x2": 0.9, "fft": 1.85, "depthwise": 1.5},
