@@ -33,6 +33,17 @@ def tap_window(xp: np.ndarray, spec: ConvSpec, tap, out_ranges, batch_range=slic
     return xp[tuple(key)]
 
 
+def windows(xp: np.ndarray, spec: ConvSpec, out_ranges, batch_range=slice(None)) -> np.ndarray:
+    """Every tap's :func:`tap_window` at once: ``(batch, *(stop - start), *kernel, C)``, a strided
+    view of ``xp`` ``(N, *spatial, C)`` (overlapping when windows overlap; read-only)."""
+    first = tap_window(xp, spec, (0,) * spec.rank, out_ranges, batch_range)
+    spatial = xp.strides[1 : 1 + spec.rank]
+    kernel_strides = tuple(s * d for s, d in zip(spatial, spec.dilation))
+    shape = (*first.shape[:-1], *spec.kernel_spatial, first.shape[-1])
+    strides = (*first.strides[:-1], *kernel_strides, first.strides[-1])
+    return np.lib.stride_tricks.as_strided(first, shape, strides, writeable=False)
+
+
 def full_ranges(spec: ConvSpec) -> tuple[tuple[int, int], ...]:
     return tuple((0, o) for o in spec.out_spatial)
 
