@@ -216,11 +216,16 @@ def _winograd_forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> 
     view = _tile_view(xe, m, alpha, tiles)
     u = _transformed_kernel(w, plan, spec)
     out = np.empty((spec.batch, *(t * m for t in tiles), spec.out_channels), spec.dtype)
-    for batch, first in _blocks(spec, tiles, _tiles_per_block(spec, plan, "forward")):
+    budget = _tiles_per_block(spec, plan, "forward")
+    largest = min(spec.batch * math.prod(tiles), max(budget, math.prod(tiles[1:])))  # tiles in a block
+    products = np.empty(alpha**rank * largest * spec.out_channels, spec.dtype)
+    for batch, first in _blocks(spec, tiles, budget):
         block = (batch, first)
         v = _transformed_tiles(view, plan, block).reshape(alpha**rank, -1, groups, spec.in_per_group)
-        product = np.matmul(v.transpose(0, 2, 1, 3), u)  # (alpha^R, G, T, O_g)
-        y = plan.at @ product.transpose(0, 2, 1, 3).reshape(alpha**rank, -1)  # (m^R, T * O)
+        # Written tile-major, (alpha^R, T, G, O_g): what A^T multiplies, without a transposing copy.
+        product = products[: v.size // spec.in_channels * spec.out_channels].reshape(alpha**rank, -1, groups, spec.out_per_group)
+        np.matmul(v.transpose(0, 2, 1, 3), u, out=product.transpose(0, 2, 1, 3))
+        y = plan.at @ product.reshape(alpha**rank, -1)  # (m^R, T * O)
         block_tiles = (batch.stop - batch.start, first.stop - first.start, *tiles[1:])
         y = y.reshape(*[m] * rank, *block_tiles, spec.out_channels)
         # (m, m, nb, t0, t1, O) -> (nb, t0, m, t1, m, O): interleave tile index and in-tile offset
