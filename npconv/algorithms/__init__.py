@@ -83,9 +83,9 @@ def get(name: str) -> Algorithm:
 # which moves between CPUs (the fft model was fitted on a Xeon, where its factor was 1).  ``direct``
 # is not timed by calibrate.py (too slow to matter); it shares gemm's factor.
 CALIBRATION = {
-    "forward": {"direct": 1.4, "gemm": 1.4, "winograd": 0.85, "winograd_2x2": 0.8, "fft": 2.1, "depthwise": 2.0},
-    "backward_input": {"direct": 1.0, "gemm": 1.0, "winograd": 1.1, "winograd_2x2": 0.9, "fft": 1.85, "depthwise": 1.5},
-    "backward_weight": {"direct": 1.0, "gemm": 1.05, "winograd": 0.95, "winograd_2x2": 0.75, "fft": 2.1, "depthwise": 2.35},
+    "forward": {"direct": 0.9, "gemm": 0.9, "winograd": 1.1, "winograd_2x2": 0.9, "fft": 1.55, "depthwise": 1.55},
+    "backward_input": {"direct": 0.65, "gemm": 0.65, "winograd": 1.3, "winograd_2x2": 0.8, "fft": 1.65, "depthwise": 1.35},
+    "backward_weight": {"direct": 1.05, "gemm": 1.05, "winograd": 1.0, "winograd_2x2": 0.75, "fft": 1.8, "depthwise": 1.75},
 }
 
 

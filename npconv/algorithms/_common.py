@@ -114,17 +114,26 @@ def backward_input_as_forward(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, for
 # ---------------------------------------------------------------- machine model for cost(spec)
 # Set from benchmarks/calibrate.py on a 2-core AVX-512 machine (float32); only the ratios between
 # algorithms matter to ``auto``, and those carry over between CPUs better than absolute times.
-BLAS_FLOPS = 2.5e11  # float32 GEMM with large matrices (float64: half)
+BLAS_FLOPS = 1.4e11  # float32 GEMM with large matrices (float64: half)
 SHORT_COPY_BYTES_PER_S = 1.5e9  # strided copies whose contiguous runs are <= 32 bytes
+MEMORY_BYTES_PER_S = 1.2e10  # streaming a large operand from memory
+CACHE_BYTES = 2**22  # operands beyond this are streamed from memory
 
 
 def gemm_seconds(m: int, k: int, n: int, dtype, count: int = 1) -> float:
-    """Estimated seconds of ``count`` products ``(m, k) @ (k, n)``: BLAS slows down on thin shapes."""
+    """Estimated seconds of one call of ``count`` stacked products ``(m, k) @ (k, n)``: BLAS slows
+    down on thin shapes; thin products whose operands do not fit the caches run at memory speed
+    (measured 8 x (6272x144)@(144x16): 67 GFLOP/s; Winograd's few tiles per block against large
+    transformed kernels likewise); stacked small products cost ~0.1 us each beyond their
+    arithmetic (288 x (25x16)@(16x16): 47 us)."""
     if min(m, k, n, count) <= 0:
         return 0.0
-    efficiency = (min(1.0, m / 256) * min(1.0, k / 64) * min(1.0, n / 64)) ** 0.5
-    rate = BLAS_FLOPS * efficiency / (2 if np.dtype(dtype).itemsize == 8 else 1)
-    return count * (2.0 * m * k * n / rate + 2e-6)
+    itemsize = np.dtype(dtype).itemsize
+    efficiency = (min(1.0, m / 64) * min(1.0, k / 32) * min(1.0, n / 32)) ** 0.5
+    arithmetic = 2.0 * m * k * n / (BLAS_FLOPS * efficiency / (2 if itemsize == 8 else 1))
+    operand_bytes = (m * k + k * n) * itemsize
+    memory = (operand_bytes + m * n * itemsize) / MEMORY_BYTES_PER_S if count * operand_bytes > CACHE_BYTES else 0.0
+    return count * (max(arithmetic, memory) + 1e-7) + 2e-6
 
 
 def copy_seconds(nbytes: int, run_bytes: int) -> float:

@@ -57,7 +57,7 @@ KERNEL = 3
 POINTS = {2: (0, 1, -1), 4: (0, 1, -1, 2, -2)}
 BLOCK_BYTES = 4 * 2**20  # cap on one tile buffer (transformed input or product) per block
 MIN_BLOCK_BYTES = 2**18
-MIN_WEIGHT_TILES = 64
+MIN_BLOCK_TILES = 64
 CACHED_BYTES_PER_S = 4e10  # read-modify-write of dU, which stays in L2/L3
 
 
@@ -172,14 +172,14 @@ def _block_bytes(spec: ConvSpec) -> int:
     return min(BLOCK_BYTES, max(MIN_BLOCK_BYTES, io_bytes(spec) // 8))
 
 
-def _tiles_per_block(spec: ConvSpec, plan: _Plan, direction: str) -> int:
-    """Tiles per block: ``_block_bytes`` per buffer, but for ``backward_weight`` at least
-    ``MIN_WEIGHT_TILES``: each block adds a ``(C_g, O_g)`` product per transformed position to
-    ``dU``, and with fewer tiles than channels those additions, not the products, take the time
-    (measured: 8x512x7x7 -> 512, 32 tiles: 152 ms in blocks of 3, 24 ms in one block)."""
+def _tiles_per_block(spec: ConvSpec, plan: _Plan) -> int:
+    """Tiles per block: ``_block_bytes`` per buffer, but at least ``MIN_BLOCK_TILES``: every block
+    reads the whole transformed kernel (``alpha^R`` matrices ``(C_g, O_g)``; ``backward_weight``
+    also adds as much into ``dU``), and with fewer tiles than channels that traffic, not the
+    products, takes the time (measured, 8x512x7x7 -> 512: forward 71 -> 14 ms, filter gradient
+    152 -> 24 ms; 8x256x14x14 -> 256 forward 35 -> 20 ms)."""
     per_tile = plan.alpha**plan.rank * max(spec.in_channels, spec.out_channels) * spec.item_bytes()
-    tiles = max(1, _block_bytes(spec) // per_tile)
-    return max(tiles, MIN_WEIGHT_TILES) if direction == "backward_weight" else tiles
+    return max(MIN_BLOCK_TILES, _block_bytes(spec) // per_tile)
 
 
 def _blocks(spec: ConvSpec, tiles: tuple[int, ...], budget: int):
@@ -216,7 +216,7 @@ def _winograd_forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> 
     view = _tile_view(xe, m, alpha, tiles)
     u = _transformed_kernel(w, plan, spec)
     out = np.empty((spec.batch, *(t * m for t in tiles), spec.out_channels), spec.dtype)
-    budget = _tiles_per_block(spec, plan, "forward")
+    budget = _tiles_per_block(spec, plan)
     largest = min(spec.batch * math.prod(tiles), max(budget, math.prod(tiles[1:])))  # tiles in a block
     products = np.empty(alpha**rank * largest * spec.out_channels, spec.dtype)
     for batch, first in _blocks(spec, tiles, budget):
@@ -247,7 +247,7 @@ def _backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec, m: int) -> 
     du = np.zeros((alpha**rank, groups, spec.in_per_group, spec.out_per_group), spec.dtype)
     product = np.empty_like(du)  # reused by every block: a fresh large array per block costs page faults
     a = np.ascontiguousarray(plan.at.T)
-    for block in _blocks(spec, tiles, _tiles_per_block(spec, plan, "backward_weight")):
+    for block in _blocks(spec, tiles, _tiles_per_block(spec, plan)):
         v = _transformed_tiles(view, plan, block).reshape(alpha**rank, -1, groups, spec.in_per_group)
         dm = (a @ _gathered(dy_tiles[block], rank)).reshape(alpha**rank, -1, groups, spec.out_per_group)
         du += np.matmul(v.transpose(0, 2, 3, 1), dm.transpose(0, 2, 1, 3), out=product)
@@ -276,13 +276,14 @@ def eligible(spec: ConvSpec) -> bool:
 
 def _cost(spec: ConvSpec, direction: str, m: int) -> float:
     """Seconds: the alpha^R GEMMs per block (thin when few tiles or channels per group), the tile
-    transforms (GEMMs with the Kronecker matrices), gathering the tiles and scattering the outputs."""
+    and kernel transforms (GEMMs with the Kronecker matrices), gathering the tiles and scattering
+    the outputs."""
     if direction == "backward_input":  # the forward of the padded dy with the channels swapped
         spec = adjoint_spec(spec)
     item, rank = spec.item_bytes(), spec.rank
     positions, outputs = (m + KERNEL - 1) ** rank, m**rank
     tiles = spec.batch * math.prod(_tiles_per_dim(spec, m))
-    block_tiles = max(1, min(tiles, _tiles_per_block(spec, _plan(m, rank, spec.dtype), direction)))
+    block_tiles = max(1, min(tiles, _tiles_per_block(spec, _plan(m, rank, spec.dtype))))
     blocks = -(-tiles // block_tiles)
     count = positions * spec.groups * blocks
     if direction == "backward_weight":  # products, and adding each block's into dU (in cache)
@@ -295,7 +296,8 @@ def _cost(spec: ConvSpec, direction: str, m: int) -> float:
     input_side = gemm_seconds(positions, positions, tiles * spec.in_channels, spec.dtype)
     gather = copy_seconds(positions * tiles * spec.in_channels * item, spec.in_channels * item)
     scatter = copy_seconds(outputs * tiles * spec.out_channels * item, spec.out_channels * item)
-    return main + input_side + output_side + gather + scatter + blocks * 3e-5 + 5e-5
+    kernel_side = gemm_seconds(positions, KERNEL**rank, spec.in_per_group * spec.out_channels, spec.dtype)
+    return main + input_side + output_side + kernel_side + gather + scatter + blocks * 3e-5 + 5e-5
 
 
 def _variant(m: int) -> SimpleNamespace:
@@ -315,7 +317,10 @@ def _variant(m: int) -> SimpleNamespace:
         return _cost(spec, direction, m)
 
     def workspace_bytes(spec):
-        blocks = _block_bytes(spec) * 4  # gathered tiles, V, product, output tiles
+        plan = _plan(m, spec.rank, spec.dtype)
+        tiles = min(spec.batch * math.prod(_tiles_per_dim(spec, m)), _tiles_per_block(spec, plan))
+        per_tile = plan.alpha**spec.rank * max(spec.in_channels, spec.out_channels) * spec.item_bytes()
+        blocks = tiles * per_tile * 4  # gathered tiles, V, product, output tiles
         extension = spec.batch * math.prod(t * m + KERNEL - 1 for t in _tiles_per_dim(spec, m)) * spec.in_channels
         return blocks + extension * spec.item_bytes()
 
