@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._spec import ConvSpec, check_dtype, make_spec
-from .algorithms import candidates, select
+from .algorithms import AUTO_WORKSPACE_RATIO, candidates, over_memory, select
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class Explanation:
     memory_bytes: int
     algorithm: str
     candidates: dict[str, float]
+    over_memory: tuple[str, ...] = ()  # candidates auto passes over for their workspace
 
     def __str__(self) -> str:
         spec = self.spec
@@ -46,7 +47,12 @@ class Explanation:
         lines.append(f"  memory: {self.memory_bytes:,} bytes (input, output, kernel and workspace)")
         ranked = sorted(self.candidates.items(), key=lambda item: item[1])
         lines.append("  algorithms (estimated time): " + ", ".join(f"{name} {cost * 1e3:.3g} ms" for name, cost in ranked))
-        lines.append(f"  auto picks: {self.algorithm} (lowest estimated time)")
+        budget = " among those within auto's memory budget" if self.over_memory else ""
+        lines.append(f"  auto picks: {self.algorithm} (lowest estimated time{budget})")
+        if self.over_memory:
+            lines.append(
+                f"  passed over for memory (workspace > {AUTO_WORKSPACE_RATIO}x input + output): {', '.join(self.over_memory)}"
+            )
         return "\n".join(lines)
 
 
@@ -86,4 +92,5 @@ def explain(x_shape, w_shape, *, dtype=np.float32, **conv_params) -> Explanation
         memory_bytes=int(memory),
         algorithm=chosen.name,
         candidates=candidates(spec),
+        over_memory=tuple(sorted(over_memory(spec))),
     )

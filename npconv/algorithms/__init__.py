@@ -18,6 +18,7 @@ from types import ModuleType, SimpleNamespace
 
 from .._spec import ConvSpec, received
 from . import depthwise, direct, fft, gemm, winograd
+from ._common import io_bytes
 
 DIRECTIONS = ("forward", "backward_input", "backward_weight")
 
@@ -89,6 +90,19 @@ CALIBRATION = {
 }
 
 
+# auto passes over an algorithm whose workspace exceeds this many times input + output (or the
+# floor, for small convolutions) whenever another one fits: e.g. Winograd's transformed kernel
+# for 8x256x14x14 -> 256 is 9 MiB against 3 MiB of input + output.
+AUTO_WORKSPACE_RATIO = 2
+AUTO_WORKSPACE_FLOOR = 4 * 2**20
+
+
+def over_memory(spec: ConvSpec) -> set[str]:
+    """Eligible algorithms whose workspace is beyond what ``auto`` accepts for ``spec``."""
+    budget = max(AUTO_WORKSPACE_RATIO * io_bytes(spec), AUTO_WORKSPACE_FLOOR)
+    return {name for name, alg in _REGISTRY.items() if alg.eligible(spec) and alg.workspace_bytes(spec) > budget}
+
+
 def candidates(spec: ConvSpec, direction: str = "forward") -> dict[str, float]:
     """Estimated seconds of every algorithm eligible for ``spec``, for one ``direction``."""
     return {
@@ -107,7 +121,8 @@ def select(spec: ConvSpec, algorithm, direction: str = "forward") -> Algorithm:
         return _REGISTRY[measured] if measured else select(spec, "auto", direction)
     if algorithm == "auto":
         costs = candidates(spec, direction)
-        return _REGISTRY[min(costs, key=costs.get)]
+        light = {name: cost for name, cost in costs.items() if name not in over_memory(spec)}
+        return _REGISTRY[min(light or costs, key=(light or costs).get)]
     if not isinstance(algorithm, str) or algorithm not in _REGISTRY:
         raise ValueError(
             f"Invalid value for argument `algorithm`: expected 'auto', 'measure' or one of {algorithms()}. "

@@ -322,7 +322,8 @@ def _variant(m: int) -> SimpleNamespace:
         per_tile = plan.alpha**spec.rank * max(spec.in_channels, spec.out_channels) * spec.item_bytes()
         blocks = tiles * per_tile * 4  # gathered tiles, V, product, output tiles
         extension = spec.batch * math.prod(t * m + KERNEL - 1 for t in _tiles_per_dim(spec, m)) * spec.in_channels
-        return blocks + extension * spec.item_bytes()
+        kernel = plan.alpha**spec.rank * spec.in_per_group * spec.out_channels  # U (dU and its product buffer: twice)
+        return blocks + (extension + 2 * kernel) * spec.item_bytes()
 
     return SimpleNamespace(
         __doc__=f"``winograd`` F({m}x{m}, 3x3) (1-D F({m}, 3)): minimal filtering on tiles, GEMMs per transformed position",
