@@ -89,6 +89,13 @@ def test_bench_runs_a_case_and_prints_the_ratio_table():
     assert result.stdout.startswith("CPU: ")
     assert "fmnist2" in result.stdout and "geomean (suite)" in result.stdout
     assert "forward ms per algorithm:" in result.stdout
+    assert "median of 1 repeats" in result.stdout
+
+
+def test_bench_fastest_reports_the_fastest_repeat():
+    result = run_cli("bench", "fmnist1", "--repeats", "2", "--threads", "1", "--fastest", "--no-algorithms", "--no-backward")
+    assert result.returncode == 0, result.stderr
+    assert "fastest of 2 repeats" in result.stdout and "fmnist1" in result.stdout
 
 
 def test_bench_rejects_unknown_cases():
