@@ -47,3 +47,38 @@ def test_blocks_cover_every_output_position_once_and_are_contiguous(max_position
         assert block.size <= max_positions
         block += 1
     assert (out == 1).all()
+
+
+@pytest.mark.parametrize("in_per_group", [1, 3, 16, 17])  # tap by tap; one view + planar col2im; channels-last col2im
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize(
+    "kernel, params",
+    [
+        ((3, 3), {"padding": "same"}),
+        ((3, 2), {"stride": 2, "dilation": (1, 2), "padding": 1}),
+        ((1, 1), {}),  # no im2col copy
+        ((1, 1), {"stride": 2}),
+    ],
+    ids=["3x3", "strided-dilated", "1x1", "1x1-strided"],
+)
+def test_every_im2col_and_col2im_layout_matches_direct(in_per_group, groups, kernel, params):
+    rng = np.random.default_rng(in_per_group * 10 + groups)
+    channels = in_per_group * groups
+    x = rng.standard_normal((2, 7, 6, channels), dtype=np.float32)
+    w = rng.standard_normal((*kernel, in_per_group, 2 * groups), dtype=np.float32)
+    params = {**params, "groups": groups}
+    y = nc.conv(x, w, algorithm="direct", **params)
+    dy = rng.standard_normal(y.shape, dtype=np.float32)
+    for got, expected in [
+        (nc.conv(x, w, algorithm="gemm", **params), y),
+        (
+            nc.conv_backprop_input(dy, w, x.shape, algorithm="gemm", **params),
+            nc.conv_backprop_input(dy, w, x.shape, algorithm="direct", **params),
+        ),
+        (
+            nc.conv_backprop_filter(x, dy, w.shape, algorithm="gemm", **params),
+            nc.conv_backprop_filter(x, dy, w.shape, algorithm="direct", **params),
+        ),
+    ]:
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+        assert got.flags.c_contiguous
