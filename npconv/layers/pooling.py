@@ -154,51 +154,45 @@ def _numba_max_pool(x: Tensor, parent: Tensor, pool_size, strides, out_spatial, 
 if numba is not None:
 
     @numba.njit(cache=True)
+    def _window_origin(i, out_spatial, strides):
+        """Batch index and first input position ``(n, d, h, w)`` of window ``i`` (C order)."""
+        OD, OH, OW = out_spatial
+        return i // (OW * OH * OD), i // (OW * OH) % OD * strides[0], i // OW % OH * strides[1], i % OW * strides[2]
+
+    @numba.njit(cache=True)
     def _max_pool_kernel(x, pool, strides, y, winner):
         """``y``: the maximum of each window (NaN if it holds one); ``winner``: its first maximal tap
         in C order (``NO_WINNER`` for NaN), as TensorFlow routes the gradient."""
-        N, OD, OH, OW, C = y.shape
-        for n in range(N):
-            for od in range(OD):
-                for oh in range(OH):
-                    for ow in range(OW):
-                        d0, h0, w0 = od * strides[0], oh * strides[1], ow * strides[2]
-                        best, won = y[n, od, oh, ow], winner[n, od, oh, ow]
-                        best[:] = x[n, d0, h0, w0]
-                        won[:] = 0
-                        tap = 0
-                        for a in range(pool[0]):
-                            for b in range(pool[1]):
-                                for c in range(pool[2]):
-                                    if tap > 0:
-                                        row = x[n, d0 + a, h0 + b, w0 + c]
-                                        for ch in range(C):
-                                            v = row[ch]
-                                            if v > best[ch] or (v != v and best[ch] == best[ch]):
-                                                best[ch], won[ch] = v, tap
-                                    tap += 1
-                        for ch in range(C):
-                            if best[ch] != best[ch]:
-                                won[ch] = NO_WINNER
+        C = y.shape[-1]
+        best_rows, won_rows = y.reshape(-1, C), winner.reshape(-1, C)
+        for i in range(best_rows.shape[0]):
+            n, d0, h0, w0 = _window_origin(i, y.shape[1:4], strides)
+            best, won = best_rows[i], won_rows[i]
+            best[:] = x[n, d0, h0, w0]
+            won[:] = 0
+            for tap in range(1, pool[0] * pool[1] * pool[2]):
+                a, b, c = tap // (pool[1] * pool[2]), tap // pool[2] % pool[1], tap % pool[2]
+                row = x[n, d0 + a, h0 + b, w0 + c]
+                for ch in range(C):
+                    v = row[ch]
+                    if v > best[ch] or (v != v and best[ch] == best[ch]):
+                        best[ch], won[ch] = v, tap
+            for ch in range(C):
+                if best[ch] != best[ch]:
+                    won[ch] = NO_WINNER
 
     @numba.njit(cache=True)
     def _max_pool_gradient_kernel(g, winner, pool, strides, dx):
         """``dx`` at each window's winning tap: ``g``; at its other taps: 0."""
-        N, OD, OH, OW, C = g.shape
-        for n in range(N):
-            for od in range(OD):
-                for oh in range(OH):
-                    for ow in range(OW):
-                        d0, h0, w0 = od * strides[0], oh * strides[1], ow * strides[2]
-                        grad, won = g[n, od, oh, ow], winner[n, od, oh, ow]
-                        tap = 0
-                        for a in range(pool[0]):
-                            for b in range(pool[1]):
-                                for c in range(pool[2]):
-                                    row = dx[n, d0 + a, h0 + b, w0 + c]
-                                    for ch in range(C):
-                                        row[ch] = grad[ch] if won[ch] == tap else 0
-                                    tap += 1
+        C = g.shape[-1]
+        grad_rows, won_rows = g.reshape(-1, C), winner.reshape(-1, C)
+        for i in range(grad_rows.shape[0]):
+            n, d0, h0, w0 = _window_origin(i, g.shape[1:4], strides)
+            grad, won = grad_rows[i], won_rows[i]
+            for tap in range(pool[0] * pool[1] * pool[2]):
+                row = dx[n, d0 + tap // (pool[1] * pool[2]), h0 + tap // pool[2] % pool[1], w0 + tap % pool[2]]
+                for ch in range(C):
+                    row[ch] = grad[ch] if won[ch] == tap else 0
 
 
 def _put(dx: np.ndarray, tap: tuple, value: np.ndarray, disjoint: bool) -> None:
