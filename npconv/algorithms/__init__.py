@@ -120,9 +120,9 @@ def select(spec: ConvSpec, algorithm, direction: str = "forward") -> Algorithm:
         measured = _MEASURED.get((spec, direction))
         return _REGISTRY[measured] if measured else select(spec, "auto", direction)
     if algorithm == "auto":
-        costs = candidates(spec, direction)
-        light = {name: cost for name, cost in costs.items() if name not in over_memory(spec)}
-        return _REGISTRY[min(light or costs, key=(light or costs).get)]
+        costs, heavy = candidates(spec, direction), over_memory(spec)
+        light = {name: cost for name, cost in costs.items() if name not in heavy} or costs
+        return _REGISTRY[min(light, key=light.get)]
     if not isinstance(algorithm, str) or algorithm not in _REGISTRY:
         raise ValueError(
             f"Invalid value for argument `algorithm`: expected 'auto', 'measure' or one of {algorithms()}. "
