@@ -131,7 +131,9 @@ def _numba_max_pool(x: Tensor, parent: Tensor, pool_size, strides, out_spatial, 
     pass that also records each output's winning tap; the gradient is then one pass writing ``dx``.
     The NumPy path needs a handful of passes per tap over strided views whose contiguous runs are only
     ``C`` numbers long (measured, 2x2 pooling of 64x28x28x32 float32: forward + gradient 1.3 ms
-    here, 5 ms in NumPy)."""
+    here, 5 ms in NumPy).  The kernels run on one thread on purpose: parallel ones were 2x faster
+    alone, but in a training loop Numba's threads and OpenBLAS's spinning ones took turns slowing
+    each other (training throughput of the seeds' CNN 0.70x -> 0.35x PyTorch's)."""
     data = x.data
     lead = (1,) * (3 - len(pool_size))  # kernels take 3 spatial dims
     as_3d = lambda shape: (shape[0], *lead, *shape[1:-1], shape[-1])  # noqa: E731
