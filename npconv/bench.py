@@ -273,9 +273,8 @@ def main(argv=None) -> int:
     print(f"CPU: {cpu_name()}; threads: {args.threads}; numpy {np.__version__}; "
           f"torch {torch.__version__ if torch else 'not installed'}; {limits}; "
           f"{'fastest' if args.fastest else 'median'} of {args.repeats} repeats")
-    results = []
+    results, statistic = [], min if args.fastest else statistics.median
     for case in cases:
-        statistic = min if args.fastest else statistics.median
         result = run_case(case, args.repeats, not args.no_backward, not args.no_algorithms, statistic=statistic)
         results.append(result)
         print(f"  {case.name}: done ({result.times['npconv'] * 1e3:.2f} ms forward, auto picks {result.algorithm})", flush=True)

@@ -36,9 +36,17 @@ def _cols_budget(spec: ConvSpec) -> int:
     return min(COLS_BUDGET_BYTES, max(MIN_COLS_BYTES, io_bytes(spec)))
 
 
+def _position_bytes(spec: ConvSpec) -> int:
+    """Bytes per output position of a block: its row of columns and its outputs."""
+    return (spec.taps * spec.in_channels + spec.out_channels) * spec.item_bytes()
+
+
+def _padded_input_bytes(spec: ConvSpec) -> int:
+    return spec.batch * math.prod(spec.padded_spatial) * spec.in_channels * spec.item_bytes()
+
+
 def _chunks(spec: ConvSpec):
-    per_position = (spec.taps * spec.in_channels + spec.out_channels) * spec.item_bytes()
-    return output_chunks(spec, per_position, _cols_budget(spec))
+    return output_chunks(spec, _position_bytes(spec), _cols_budget(spec))
 
 
 def _block_shape(batch_range: slice, ranges, spec: ConvSpec) -> tuple[int, ...]:
@@ -167,18 +175,17 @@ def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarra
 def workspace_bytes(spec: ConvSpec) -> int:
     """Largest column block (bounded by the column budget, or one output position if larger),
     plus the group-major input copy."""
-    per_position = (spec.taps * spec.in_channels + spec.out_channels) * spec.item_bytes()
+    per_position = _position_bytes(spec)
     cols = min(spec.output_positions * per_position, max(_cols_budget(spec), per_position))
-    group_major = spec.batch * math.prod(spec.padded_spatial) * spec.in_channels * spec.item_bytes()
-    return cols + (group_major if _group_major(spec) else 0)
+    return cols + (_padded_input_bytes(spec) if _group_major(spec) else 0)
 
 
 def cost(spec: ConvSpec, direction: str = "forward") -> float:
     """Seconds: the products (thin per-group matrices are slower), the im2col copy (at streaming
     speed when each position's windows are copied at once; for one channel per group, tap by tap
-    into tap-major columns),
-    col2im for ``backward_input`` (adds of ``C_g`` numbers at a time, or along rows of positions
-    and then a channels-last copy of ``dx``), and a per-block, per-tap Python overhead."""
+    into tap-major columns), col2im for ``backward_input`` (adds of ``C_g`` numbers at a time, or
+    along rows of positions and then a channels-last copy of ``dx``), and a per-block, per-tap
+    Python overhead."""
     item = spec.item_bytes()
     k, positions = spec.taps * spec.in_per_group, spec.output_positions
     if direction == "backward_input":  # (M, O_g) @ (O_g, K)
@@ -190,7 +197,7 @@ def cost(spec: ConvSpec, direction: str = "forward") -> float:
     copy_bytes = 0 if _no_copy(spec) else positions * spec.taps * spec.in_channels * item
     if direction == "backward_input" and _planar_col2im(spec):  # adds along rows, then the copy of dx
         row = spec.out_spatial[-1] * item // spec.stride[-1]
-        copy = copy_seconds(2 * copy_bytes, row) + copy_seconds(spec.batch * math.prod(spec.padded_spatial) * spec.in_channels * item, item)
+        copy = copy_seconds(2 * copy_bytes, row) + copy_seconds(_padded_input_bytes(spec), item)
     elif direction == "backward_input":  # adds of C_g numbers at a time
         copy = copy_seconds(2 * copy_bytes, spec.in_per_group * item)
     elif spec.in_per_group == 1:  # tap by tap: rows of positions, contiguous in the input at stride 1 with one group
@@ -199,6 +206,6 @@ def cost(spec: ConvSpec, direction: str = "forward") -> float:
     else:
         copy = copy_bytes / WINDOW_COPY_BYTES_PER_S
         if _group_major(spec):
-            copy += copy_seconds(spec.batch * math.prod(spec.padded_spatial) * spec.in_channels * item, spec.in_per_group * item)
+            copy += copy_seconds(_padded_input_bytes(spec), spec.in_per_group * item)
     blocks = max(1, copy_bytes // _cols_budget(spec))
     return products + copy + blocks * spec.taps * 5e-6 + 3e-5

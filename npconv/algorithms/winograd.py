@@ -178,8 +178,17 @@ def _tiles_per_block(spec: ConvSpec, plan: _Plan) -> int:
     also adds as much into ``dU``), and with fewer tiles than channels that traffic, not the
     products, takes the time (measured, 8x512x7x7 -> 512: forward 71 -> 14 ms, filter gradient
     152 -> 24 ms; 8x256x14x14 -> 256 forward 35 -> 20 ms)."""
-    per_tile = plan.alpha**plan.rank * max(spec.in_channels, spec.out_channels) * spec.item_bytes()
-    return max(MIN_BLOCK_TILES, _block_bytes(spec) // per_tile)
+    return max(MIN_BLOCK_TILES, _block_bytes(spec) // _bytes_per_tile(spec, plan))
+
+
+def _bytes_per_tile(spec: ConvSpec, plan: _Plan) -> int:
+    """Bytes of one transformed tile in the widest of the block buffers."""
+    return plan.alpha**plan.rank * max(spec.in_channels, spec.out_channels) * spec.item_bytes()
+
+
+def _largest_block(spec: ConvSpec, tiles: tuple[int, ...], budget: int) -> int:
+    """Tiles in the largest block :func:`_blocks` yields (a whole first-dim row when one exceeds ``budget``)."""
+    return min(spec.batch * math.prod(tiles), max(budget, math.prod(tiles[1:])))
 
 
 def _blocks(spec: ConvSpec, tiles: tuple[int, ...], budget: int):
@@ -217,8 +226,7 @@ def _winograd_forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> 
     u = _transformed_kernel(w, plan, spec)
     out = np.empty((spec.batch, *(t * m for t in tiles), spec.out_channels), spec.dtype)
     budget = _tiles_per_block(spec, plan)
-    largest = min(spec.batch * math.prod(tiles), max(budget, math.prod(tiles[1:])))  # tiles in a block
-    products = np.empty(alpha**rank * largest * spec.out_channels, spec.dtype)
+    products = np.empty(alpha**rank * _largest_block(spec, tiles, budget) * spec.out_channels, spec.dtype)
     for batch, first in _blocks(spec, tiles, budget):
         block = (batch, first)
         v = _transformed_tiles(view, plan, block).reshape(alpha**rank, -1, groups, spec.in_per_group)
@@ -318,9 +326,8 @@ def _variant(m: int) -> SimpleNamespace:
 
     def workspace_bytes(spec):
         plan = _plan(m, spec.rank, spec.dtype)
-        tiles = min(spec.batch * math.prod(_tiles_per_dim(spec, m)), _tiles_per_block(spec, plan))
-        per_tile = plan.alpha**spec.rank * max(spec.in_channels, spec.out_channels) * spec.item_bytes()
-        blocks = tiles * per_tile * 4  # gathered tiles, V, product, output tiles
+        tiles = _largest_block(spec, _tiles_per_dim(spec, m), _tiles_per_block(spec, plan))
+        blocks = tiles * _bytes_per_tile(spec, plan) * 4  # gathered tiles, V, product, output tiles
         extension = spec.batch * math.prod(t * m + KERNEL - 1 for t in _tiles_per_dim(spec, m)) * spec.in_channels
         kernel = plan.alpha**spec.rank * spec.in_per_group * spec.out_channels  # U (dU and its product buffer: twice)
         return blocks + (extension + 2 * kernel) * spec.item_bytes()
