@@ -310,6 +310,11 @@ class ConvSpec:
         return tuple(n + lo + hi for n, (lo, hi) in zip(self.in_spatial, self.padding))
 
     @property
+    def zero_padding(self) -> bool:
+        """Whether the border reads zeros (``"zeros"``, or ``"constant"`` with value 0)."""
+        return self.padding_mode == "zeros" or (self.padding_mode == "constant" and self.pad_value == 0)
+
+    @property
     def in_per_group(self) -> int:
         return self.in_channels // self.groups
 

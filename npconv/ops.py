@@ -1,10 +1,10 @@
 """Public convolution operations: forward, both gradients, transposed, depthwise and separable.
 
 Each function validates its arguments into a :class:`~npconv._spec.ConvSpec`, brings the arrays to
-the internal layout once (input ``(N, *spatial, C)`` padded in its padding mode, kernel
-``(groups, *k, C // groups, out // groups)``), runs one registered algorithm, and brings the result
-back to the user's layout and dtype.  The gradients are the algorithms' ``backward_*`` methods plus
-the adjoint of the padding, so they are exact for every padding mode.
+the internal layout (input ``(N, *spatial, C)``, kernel ``(groups, *k, C // groups, out // groups)``),
+runs one registered algorithm (:func:`~npconv.algorithms.run` pads the input in its padding mode),
+and brings the result back to the user's layout and dtype.  The gradients are the algorithms'
+``backward_*`` methods plus the adjoint of the padding, so they are exact for every padding mode.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import math
 
 import numpy as np
 
-from . import _padding
 from ._spec import (
     ConvSpec,
     _explicit_padding,
@@ -36,11 +35,6 @@ from .algorithms import run, select
 def _channels_last(array: np.ndarray, spec: ConvSpec) -> np.ndarray:
     """A channels-last view of a user-layout data array (no copy)."""
     return array if spec.channels_last else np.moveaxis(array, 1, -1)
-
-
-def _padded_input(x: np.ndarray, spec: ConvSpec) -> np.ndarray:
-    """The padded, contiguous, channels-last input in the compute dtype (one copy)."""
-    return _padding.pad(_channels_last(x, spec), spec.padding, spec.padding_mode, spec.pad_value, spec.dtype)
 
 
 def _internal_kernel(w: np.ndarray, spec: ConvSpec) -> np.ndarray:
@@ -203,7 +197,7 @@ def conv(
     )
     spec, algorithm = _plan(x.shape, w.shape, (x.dtype, w.dtype), conv_params, "conv")
     bias = _bias_array(bias, spec.out_channels, spec.dtype)
-    y = run(spec, algorithm, "forward", _padded_input(x, spec), _internal_kernel(w, spec), spec)
+    y = run(spec, algorithm, "forward", _channels_last(x, spec), _internal_kernel(w, spec))
     if bias is not None:
         y += bias
     return _user_output(y, spec)
@@ -253,8 +247,7 @@ def conv_backprop_input(dy, w, input_shape, **conv_params) -> np.ndarray:
     spec, algorithm = _plan(input_shape, w.shape, (dy.dtype, w.dtype), conv_params, "conv_backprop_input", "backward_input")
     _check_shape(dy, spec.y_shape(), "dy", input_shape=input_shape)
     dy_internal = np.asarray(_channels_last(dy, spec), dtype=spec.dtype)
-    dxp = run(spec, algorithm, "backward_input", dy_internal, _internal_kernel(w, spec), spec)
-    return _user_output(_padding.pad_adjoint(dxp, spec.padding, spec.padding_mode), spec)
+    return _user_output(run(spec, algorithm, "backward_input", dy_internal, _internal_kernel(w, spec)), spec)
 
 
 def conv_backprop_filter(x, dy, kernel_shape, **conv_params) -> np.ndarray:
@@ -274,7 +267,7 @@ def conv_backprop_filter(x, dy, kernel_shape, **conv_params) -> np.ndarray:
     spec, algorithm = _plan(x.shape, kernel_shape, (x.dtype, dy.dtype), conv_params, "conv_backprop_filter", "backward_weight")
     _check_shape(dy, spec.y_shape(), "dy", kernel_shape=kernel_shape)
     dy_internal = np.asarray(_channels_last(dy, spec), dtype=spec.dtype)
-    return _user_kernel(run(spec, algorithm, "backward_weight", _padded_input(x, spec), dy_internal, spec), spec)
+    return _user_kernel(run(spec, algorithm, "backward_weight", _channels_last(x, spec), dy_internal), spec)
 
 
 # --------------------------------------------------------------------------- transposed
@@ -435,8 +428,7 @@ def conv_transpose(
     select(spec, algorithm, "backward_input")
     bias = _bias_array(bias, spec.in_channels, spec.dtype)  # the forward conv's input = our output
     x_internal = np.asarray(_channels_last(x, spec), dtype=spec.dtype)
-    y = run(spec, algorithm, "backward_input", x_internal, _internal_kernel(w, spec), spec)
-    y = _padding.pad_adjoint(y, spec.padding, "zeros")
+    y = run(spec, algorithm, "backward_input", x_internal, _internal_kernel(w, spec))
     if bias is not None:
         y = y + bias
     return _user_output(y, spec)

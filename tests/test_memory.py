@@ -49,15 +49,16 @@ def test_gemm_peak_memory_is_bounded(case, op):
 
 
 def test_auto_passes_over_algorithms_beyond_its_memory_budget():
-    """Winograd's transformed kernel for 256 -> 256 channels on 14x14 is 3x input + output: auto
-    takes gemm there, and its measured peak stays within 3x input + output."""
+    """Winograd F(4x4, 3x3)'s transformed kernel for 256 -> 256 channels on 14x14 is 3x input +
+    output: auto passes over it there, and its pick's measured peak stays within 3x input + output."""
     x_shape, w_shape = (8, 14, 14, 256), (3, 3, 256, 256)
     explanation = nc.explain(x_shape, w_shape, padding=1)
-    assert {"winograd", "winograd_2x2"} <= set(explanation.over_memory)
+    assert "winograd" in explanation.over_memory
     assert explanation.algorithm not in explanation.over_memory
     assert "passed over for memory" in str(explanation)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape, dtype=np.float32)
     w = rng.standard_normal(w_shape, dtype=np.float32)
+    nc.conv(x, w, padding=1)  # warm-up: Numba kernels compile or load on their first call
     peak = peak_bytes(lambda: nc.conv(x, w, padding=1))
     assert peak <= 3 * 2 * x.nbytes, f"peak {peak / MiB:.1f} MiB"

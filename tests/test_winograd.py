@@ -14,6 +14,15 @@ from reference import conv_reference
 ALGORITHMS = ["winograd", "winograd_2x2"]
 
 
+@pytest.fixture(params=["numpy", "numba"])
+def path(request, monkeypatch):
+    """Force one implementation of the 2-D tile transforms."""
+    if request.param == "numba" and winograd.numba is None:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(winograd, "USE_NUMBA", request.param == "numba")
+    return request.param
+
+
 @pytest.mark.parametrize("m", [2, 4])
 def test_transforms_compute_a_1d_correlation_exactly(m):
     bt, g, at = winograd.transforms(m)
@@ -38,9 +47,53 @@ def test_f4x4_transforms_are_lavins_up_to_row_signs():
     assert np.array_equal(np.abs(bt), np.abs(lavin_bt))
 
 
+@pytest.mark.skipif(winograd.numba is None, reason="numba is not installed")
+@pytest.mark.parametrize("name, m", sorted(winograd._ROWS))
+def test_numba_row_transforms_are_the_generated_matrices(name, m):
+    """Each straight-line 1-D transform of the Numba kernels applies its generated matrix exactly."""
+    bt, _, at = winograd.transforms(m)
+    matrix = {"bt": bt, "at": at, "a": at.T}[name]
+    rows, size = matrix.shape
+    for dtype in (np.float32, np.float64):
+        source = np.eye(size, dtype=dtype)[:, None, :].repeat(3, axis=1).reshape(size, 3 * size)  # basis vectors as channels
+        target = np.full((rows, 2, 3 * size), np.nan, dtype)
+        winograd._rows(winograd._ROWS[name, m], source, 0, target, 1)
+        np.testing.assert_array_equal(target[:, 1].reshape(rows, 3, size)[:, 0], matrix.astype(dtype))
+        assert np.isnan(target[:, 0]).all()
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numba_and_numpy_paths_agree(monkeypatch, algorithm, dtype):
+    """Random shapes, groups, paddings and block budgets: the two implementations give the same
+    results to rounding, in every direction."""
+    if winograd.numba is None:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(11)
+    tolerance = 1e-10 if dtype == np.float64 else 2e-4
+    for _ in range(6):
+        groups = int(rng.integers(1, 4))
+        c, o = groups * int(rng.integers(1, 6)), groups * int(rng.integers(1, 6))
+        x = rng.standard_normal((int(rng.integers(1, 4)), *rng.integers(1, 15, 2), c)).astype(dtype)
+        w = rng.standard_normal((3, 3, c // groups, o)).astype(dtype)
+        params = dict(padding=[(int(a), int(b)) for a, b in rng.integers(0, 4, (2, 2))], groups=groups, algorithm=algorithm)
+        if any(n + lo + hi < 3 for n, (lo, hi) in zip(x.shape[1:3], params["padding"])):
+            continue
+        monkeypatch.setattr(winograd, "BLOCK_BYTES", int(rng.choice([2000, 2**22])))
+        results = {}
+        for use_numba in (False, True):
+            monkeypatch.setattr(winograd, "USE_NUMBA", use_numba)
+            y = nc.conv(x, w, **params)
+            dy = np.cos(np.arange(y.size)).reshape(y.shape).astype(dtype)
+            results[use_numba] = (y, nc.conv_backprop_input(dy, w, x.shape, **params), nc.conv_backprop_filter(x, dy, w.shape, **params))
+        for numpy_result, numba_result in zip(results[False], results[True]):
+            scale = np.abs(numpy_result).max() + 1
+            np.testing.assert_allclose(numba_result, numpy_result, rtol=0, atol=tolerance * scale)
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("size", [(1, 1), (3, 3), (4, 4), (5, 7), (9, 2), (13, 17)])
-def test_output_sizes_that_do_not_fill_whole_tiles(algorithm, size):
+def test_output_sizes_that_do_not_fill_whole_tiles(path, algorithm, size):
     rng = np.random.default_rng(sum(size))
     x = rng.standard_normal((2, *(n + 2 for n in size), 3))
     w = rng.standard_normal((3, 3, 3, 5))
@@ -49,7 +102,7 @@ def test_output_sizes_that_do_not_fill_whole_tiles(algorithm, size):
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_blocks_smaller_than_an_image(monkeypatch, algorithm):
+def test_blocks_smaller_than_an_image(path, monkeypatch, algorithm):
     """A tiny block budget splits images into tile rows: forward and both gradients unchanged."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 19, 23, 6))
@@ -108,7 +161,7 @@ FLOAT32_BOUNDS = {"winograd": 3e-5, "winograd_2x2": 2e-6}
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_float32_accuracy_is_as_documented(algorithm):
+def test_float32_accuracy_is_as_documented(path, algorithm):
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 20, 20, 128))
     w = rng.standard_normal((3, 3, 128, 32))
@@ -124,10 +177,15 @@ def test_float32_accuracy_is_as_documented(algorithm):
 
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_nonfinite_input_falls_back_to_a_local_result(algorithm):
+def test_nonfinite_input_falls_back_to_a_local_result(path, algorithm):
     x = np.ones((1, 12, 12, 2))
     x[0, 5, 6, 1] = np.inf
     w = np.ones((3, 3, 2, 1))
     y = nc.conv(x, w, padding=1, algorithm=algorithm)
     assert np.array_equal(~np.isfinite(y[0, :, :, 0]), ~np.isfinite(nc.conv(x, w, padding=1, algorithm="direct")[0, :, :, 0]))
     assert (~np.isfinite(y)).sum() == 9
+    dy = np.ones(y.shape)
+    dy[0, 2, 3, 0] = np.nan
+    dx = nc.conv_backprop_input(dy, w, x.shape, padding=1, algorithm=algorithm)
+    assert np.array_equal(np.isnan(dx), np.isnan(nc.conv_backprop_input(dy, w, x.shape, padding=1, algorithm="direct")))
+    assert np.isnan(dx).sum() == 9 * 2

@@ -3,8 +3,11 @@
 An algorithm is one module with ``forward``, ``backward_input`` and ``backward_weight`` for a valid
 convolution of an already padded input in the internal layout (see ``_common``), plus
 ``cost(spec, direction)`` (estimated seconds of one ``direction``: ``"forward"``,
-``"backward_input"`` or ``"backward_weight"``) and optionally ``eligible(spec)`` and
-``workspace_bytes(spec)``.  Adding an
+``"backward_input"`` or ``"backward_weight"``) and optionally ``eligible(spec)``,
+``workspace_bytes(spec, direction)`` and ``pads_implicitly(spec)``: when that is true (only for zero
+padding, ``spec.zero_padding``), :func:`run` passes the *unpadded* input to ``forward`` and ``backward_weight`` and takes
+``backward_input``'s result as the gradient of the unpadded input (the algorithm reads zeros
+outside the input instead of a padded copy; ``spec.padding`` says where).  Adding an
 algorithm is one module and one :func:`register` line; the test-suite loops over the registry, so
 a new algorithm is checked on every configuration it is eligible for without new test code.
 """
@@ -16,6 +19,9 @@ from dataclasses import dataclass
 from time import perf_counter
 from types import ModuleType, SimpleNamespace
 
+import numpy as np
+
+from .. import _padding
 from .._spec import ConvSpec, received
 from . import depthwise, direct, fft, gemm, winograd
 from ._common import io_bytes
@@ -32,7 +38,8 @@ class Algorithm:
     backward_weight: Callable
     cost: Callable[[ConvSpec, str], float]
     eligible: Callable[[ConvSpec], bool]
-    workspace_bytes: Callable[[ConvSpec], int]
+    workspace_bytes: Callable[[ConvSpec, str], int]
+    pads_implicitly: Callable[[ConvSpec], bool]
     nonfinite_local: bool  # False: a NaN/Inf input may spread beyond its receptive field (FFT)
 
 
@@ -49,7 +56,8 @@ def register(name: str, module: ModuleType | SimpleNamespace) -> None:
         backward_weight=module.backward_weight,
         cost=module.cost,
         eligible=getattr(module, "eligible", lambda spec: True),
-        workspace_bytes=getattr(module, "workspace_bytes", lambda spec: 0),
+        workspace_bytes=getattr(module, "workspace_bytes", lambda spec, direction="forward": 0),
+        pads_implicitly=getattr(module, "pads_implicitly", lambda spec: False),
         nonfinite_local=getattr(module, "NONFINITE_LOCAL", True),
     )
 
@@ -79,14 +87,15 @@ def get(name: str) -> Algorithm:
 
 # Measured / estimated time per algorithm and direction: the median over the shapes of
 # ``benchmarks/calibrate.py`` (which prints these factors for the machine it runs on), on the
-# 2-core AMD EPYC Zen 4 (AVX-512) of 2026-11-23.  The modules' cost models carry the dependence on
+# 2-core AMD EPYC Zen 4 (AVX-512) of 2026-11-23 (Winograd's two variants: where they compete, the
+# suite's 3x3 shapes, after its Numba transforms).  The modules' cost models carry the dependence on
 # the shape; these factors carry the machine's balance between BLAS, FFTs, copies and Numba loops,
 # which moves between CPUs (the fft model was fitted on a Xeon, where its factor was 1).  ``direct``
 # is not timed by calibrate.py (too slow to matter); it shares gemm's factor.
 CALIBRATION = {
-    "forward": {"direct": 0.9, "gemm": 0.9, "winograd": 1.1, "winograd_2x2": 0.9, "fft": 1.55, "depthwise": 1.55},
-    "backward_input": {"direct": 0.65, "gemm": 0.65, "winograd": 1.3, "winograd_2x2": 0.8, "fft": 1.65, "depthwise": 1.35},
-    "backward_weight": {"direct": 1.05, "gemm": 1.05, "winograd": 1.0, "winograd_2x2": 0.75, "fft": 1.8, "depthwise": 1.75},
+    "forward": {"direct": 0.95, "gemm": 0.95, "winograd": 1.05, "winograd_2x2": 1.15, "fft": 1.6, "depthwise": 1.55},
+    "backward_input": {"direct": 0.75, "gemm": 0.75, "winograd": 1.05, "winograd_2x2": 1.2, "fft": 1.6, "depthwise": 1.55},
+    "backward_weight": {"direct": 1.15, "gemm": 1.15, "winograd": 1.1, "winograd_2x2": 1.1, "fft": 2.05, "depthwise": 2.05},
 }
 
 
@@ -97,10 +106,10 @@ AUTO_WORKSPACE_RATIO = 2
 AUTO_WORKSPACE_FLOOR = 4 * 2**20
 
 
-def over_memory(spec: ConvSpec) -> set[str]:
-    """Eligible algorithms whose workspace is beyond what ``auto`` accepts for ``spec``."""
+def over_memory(spec: ConvSpec, direction: str = "forward") -> set[str]:
+    """Eligible algorithms whose workspace in ``direction`` is beyond what ``auto`` accepts for ``spec``."""
     budget = max(AUTO_WORKSPACE_RATIO * io_bytes(spec), AUTO_WORKSPACE_FLOOR)
-    return {name for name, alg in _REGISTRY.items() if alg.eligible(spec) and alg.workspace_bytes(spec) > budget}
+    return {name for name, alg in _REGISTRY.items() if alg.eligible(spec) and alg.workspace_bytes(spec, direction) > budget}
 
 
 def candidates(spec: ConvSpec, direction: str = "forward") -> dict[str, float]:
@@ -120,7 +129,7 @@ def select(spec: ConvSpec, algorithm, direction: str = "forward") -> Algorithm:
         measured = _MEASURED.get((spec, direction))
         return _REGISTRY[measured] if measured else select(spec, "auto", direction)
     if algorithm == "auto":
-        costs, heavy = candidates(spec, direction), over_memory(spec)
+        costs, heavy = candidates(spec, direction), over_memory(spec, direction)
         light = {name: cost for name, cost in costs.items() if name not in heavy} or costs
         return _REGISTRY[min(light, key=light.get)]
     if not isinstance(algorithm, str) or algorithm not in _REGISTRY:
@@ -142,8 +151,24 @@ _MEASURED: dict[tuple[ConvSpec, str], str] = {}
 MEASURE_MAX_ESTIMATE_RATIO = 20.0  # "measure" skips algorithms estimated this much slower than the best
 
 
-def run(spec: ConvSpec, algorithm, direction: str, *args):
-    """``direction`` (forward, backward_input, backward_weight) of the selected algorithm on ``args``.
+def _call(chosen: Algorithm, direction: str, spec: ConvSpec, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``direction`` of ``chosen`` on channels-last, unpadded arrays (see :func:`run`): pads the
+    input (un-pads the input gradient) here, unless the algorithm reads zero padding implicitly."""
+    implicit = chosen.pads_implicitly(spec)
+    if direction == "backward_input":
+        dx = chosen.backward_input(first, second, spec)
+        return dx if implicit else _padding.pad_adjoint(dx, spec.padding, spec.padding_mode)
+    if implicit:
+        first = np.ascontiguousarray(first, spec.dtype)
+    else:
+        first = _padding.pad(first, spec.padding, spec.padding_mode, spec.pad_value, spec.dtype)
+    return getattr(chosen, direction)(first, second, spec)
+
+
+def run(spec: ConvSpec, algorithm, direction: str, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``direction`` of the selected algorithm: ``forward(x, w)``, ``backward_input(dy, w)`` (the
+    gradient of the unpadded input) or ``backward_weight(x, dy)``, with ``x`` and ``dy``
+    channels-last and unpadded (any memory order; padded or cast here) and ``w`` the internal kernel.
 
     ``algorithm="measure"`` is an opt-in autotune: the first call with a given spec and direction
     runs every eligible algorithm (except those estimated over ``MEASURE_MAX_ESTIMATE_RATIO`` times
@@ -152,17 +177,16 @@ def run(spec: ConvSpec, algorithm, direction: str, *args):
     processes (timings vary), so results may differ in the last bits between processes.
     """
     if algorithm != "measure" or (spec, direction) in _MEASURED:
-        return getattr(select(spec, algorithm, direction), direction)(*args)
+        return _call(select(spec, algorithm, direction), direction, spec, first, second)
     costs = candidates(spec, direction)
     best_estimate = min(costs.values())
     timings, results = {}, {}
     for name, estimate in costs.items():
         if estimate > MEASURE_MAX_ESTIMATE_RATIO * best_estimate:
             continue
-        function = getattr(_REGISTRY[name], direction)
-        function(*args)  # warm-up: caches, compilation
+        _call(_REGISTRY[name], direction, spec, first, second)  # warm-up: caches, compilation
         start = perf_counter()
-        results[name] = function(*args)
+        results[name] = _call(_REGISTRY[name], direction, spec, first, second)
         timings[name] = perf_counter() - start
     fastest = min(timings, key=timings.get)
     _MEASURED[(spec, direction)] = fastest

@@ -82,18 +82,30 @@ def output_chunks(spec: ConvSpec, bytes_per_position: int, budget_bytes: int):
             yield slice(*block[0]), tuple(block[1:])
 
 
-def adjoint_spec(spec: ConvSpec) -> ConvSpec:
+def adjoint_spec(spec: ConvSpec, cropped: bool = False) -> ConvSpec:
     """The forward convolution that computes a stride-1 ``spec``'s input gradient (see
-    :func:`backward_input_as_forward`): ``dy`` padded by ``(k - 1) * d`` on both sides, channels swapped."""
-    pads = tuple(((k - 1) * d, (k - 1) * d) for k, d in zip(spec.kernel_spatial, spec.dilation))
+    :func:`backward_input_as_forward`): ``dy`` zero-padded by ``(k - 1) * d`` on both sides,
+    channels swapped, giving the gradient of the padded input; ``cropped``: padded by
+    ``(k - 1) * d - pad`` instead (a negative pad crops), giving that of the unpadded input."""
+    pads = tuple(
+        ((k - 1) * d - lo * cropped, (k - 1) * d - hi * cropped)
+        for k, d, (lo, hi) in zip(spec.kernel_spatial, spec.dilation, spec.padding)
+    )
     return dataclasses.replace(
         spec,
         in_channels=spec.out_channels,
         out_channels=spec.in_channels,
         in_spatial=spec.out_spatial,
         padding=pads,
-        out_spatial=spec.padded_spatial,  # at stride 1 the windows cover the whole padded input
+        out_spatial=spec.in_spatial if cropped else spec.padded_spatial,  # stride 1: the windows cover the input
     )
+
+
+def rotated_kernel(w: np.ndarray, rank: int) -> np.ndarray:
+    """The internal kernel rotated 180 degrees with its channel axes swapped (contiguous): the
+    kernel of :func:`adjoint_spec`'s forward."""
+    rotated = w[(slice(None), *[slice(None, None, -1)] * rank)]
+    return np.ascontiguousarray(np.swapaxes(rotated, -1, -2))
 
 
 def backward_input_as_forward(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, forward) -> np.ndarray:
@@ -107,8 +119,7 @@ def backward_input_as_forward(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, for
     adjoint = adjoint_spec(spec)
     dy_padded = np.zeros((spec.batch, *adjoint.padded_spatial, spec.out_channels), spec.dtype)
     dy_padded[(slice(None), *(slice(lo, lo + o) for o, (lo, _) in zip(spec.out_spatial, adjoint.padding)))] = dy
-    rotated = w[(slice(None), *[slice(None, None, -1)] * spec.rank)]
-    return forward(dy_padded, np.ascontiguousarray(np.swapaxes(rotated, -1, -2)), adjoint)
+    return forward(dy_padded, rotated_kernel(w, spec.rank), adjoint)
 
 
 # ---------------------------------------------------------------- machine model for cost(spec)

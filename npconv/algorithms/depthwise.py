@@ -410,7 +410,7 @@ def cost(spec: ConvSpec, direction: str = "forward") -> float:
     return fixed + (macs * width * per_mac + runs * per_run) / threads + per_byte * (in_bytes + out_bytes) + per_copied * copied
 
 
-def workspace_bytes(spec: ConvSpec) -> int:
+def workspace_bytes(spec: ConvSpec, direction: str = "forward") -> int:
     """Layout copies (input and output planes, stride phases), the tiled kernel and partial sums."""
     in_bytes, out_bytes = _sizes(spec)
     copies = in_bytes * ((spec.in_per_group > 1) + (spec.stride[-1] > 1)) + out_bytes * (spec.out_per_group > 1)

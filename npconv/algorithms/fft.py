@@ -500,7 +500,7 @@ def eligible(spec: ConvSpec) -> bool:
     return all(_plan_for(spec, direction) is not None for direction in ("forward", "backward_input", "backward_weight"))
 
 
-def workspace_bytes(spec: ConvSpec) -> int:
+def workspace_bytes(spec: ConvSpec, direction: str = "forward") -> int:
     plan = _plan_for(spec, "forward")
     return (plan.workspace if plan else 0) + _split_bytes(spec)
 

@@ -172,7 +172,7 @@ def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarra
     return dw.reshape(spec.groups, *spec.kernel_spatial, spec.in_per_group, spec.out_per_group)
 
 
-def workspace_bytes(spec: ConvSpec) -> int:
+def workspace_bytes(spec: ConvSpec, direction: str = "forward") -> int:
     """Largest column block (bounded by the column budget, or one output position if larger),
     plus the group-major input copy."""
     per_position = _position_bytes(spec)
