@@ -8,7 +8,11 @@ MaxPooling2D, Conv2D 64 3x3 same relu, MaxPooling2D, Flatten, Dense 128 relu, De
 frameworks get the same thread count and the same data, and run in the same process, alternating:
 each round times ``--steps`` training steps of each (a shuffled epoch: ``model.fit`` for npconv, the
 usual ``zero_grad / forward / loss / backward / step`` loop over shuffled batches for PyTorch),
-then predicting the same number of samples (``model.predict`` vs ``torch.no_grad`` batches).
+then predicting the same number of samples (``model.predict`` vs ``torch.no_grad`` batches), each
+after a pause of ``npconv.bench.SETTLE_SECONDS``: OpenBLAS's and PyTorch's OpenMP worker threads
+spin for a while after their last call, and without the pause whichever library ran second paid
+for the other's (npconv's training measured 1800-2000 samples/s right after PyTorch, 2700-2900
+alone).
 Reported: the median over rounds of samples per second, and the ratio npconv / PyTorch (above 1:
 npconv is faster).  PyTorch is optional (``pip install torch==2.13.0``); without it only npconv's
 figures are printed.
@@ -25,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import npconv as nc
-from npconv.bench import limit_threads, cpu_name
+from npconv.bench import SETTLE_SECONDS, cpu_name, limit_threads
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import keras_models  # noqa: E402  (the model definition shared with the tests)
@@ -119,6 +123,7 @@ def main(argv=None) -> int:
     for round_index in range(args.rounds + 1):  # round 0 warms up
         for name, (train, predict) in runs.items():
             for task, function in (("train", train), ("predict", predict)):
+                time.sleep(SETTLE_SECONDS)  # let the other library's spinning threads go to sleep
                 start = time.perf_counter()
                 function()
                 if round_index:
