@@ -143,11 +143,12 @@ def _numba_max_pool(x: Tensor, parent: Tensor, pool_size, strides, out_spatial, 
     _max_pool_kernel(data.reshape(as_3d(data.shape)), pool_3d, strides_3d, y.reshape(as_3d(y.shape)), winner.reshape(as_3d(y.shape)))
 
     def vjp(g):
-        if parent is not x:
-            g = g * (y > 0)
         dx = (np.empty if tiled else np.zeros)(data.shape, g.dtype)
         g = np.ascontiguousarray(g)
-        _max_pool_gradient_kernel(g.reshape(as_3d(g.shape)), winner.reshape(as_3d(y.shape)), pool_3d, strides_3d, dx.reshape(as_3d(dx.shape)))
+        shape = as_3d(y.shape)
+        _max_pool_gradient_kernel(
+            g.reshape(shape), y.reshape(shape), parent is not x, winner.reshape(shape), pool_3d, strides_3d, dx.reshape(as_3d(dx.shape))
+        )
         return (dx,)
 
     return record(y, (parent,), vjp)
@@ -156,45 +157,55 @@ def _numba_max_pool(x: Tensor, parent: Tensor, pool_size, strides, out_spatial, 
 if numba is not None:
 
     @numba.njit(cache=True)
-    def _window_origin(i, out_spatial, strides):
-        """Batch index and first input position ``(n, d, h, w)`` of window ``i`` (C order)."""
-        OD, OH, OW = out_spatial
-        return i // (OW * OH * OD), i // (OW * OH) % OD * strides[0], i // OW % OH * strides[1], i % OW * strides[2]
-
-    @numba.njit(cache=True)
     def _max_pool_kernel(x, pool, strides, y, winner):
         """``y``: the maximum of each window (NaN if it holds one); ``winner``: its first maximal tap
-        in C order (``NO_WINNER`` for NaN), as TensorFlow routes the gradient."""
-        C = y.shape[-1]
-        best_rows, won_rows = y.reshape(-1, C), winner.reshape(-1, C)
-        for i in range(best_rows.shape[0]):
-            n, d0, h0, w0 = _window_origin(i, y.shape[1:4], strides)
-            best, won = best_rows[i], won_rows[i]
-            best[:] = x[n, d0, h0, w0]
-            won[:] = 0
-            for tap in range(1, pool[0] * pool[1] * pool[2]):
-                a, b, c = tap // (pool[1] * pool[2]), tap // pool[2] % pool[1], tap % pool[2]
-                row = x[n, d0 + a, h0 + b, w0 + c]
-                for ch in range(C):
-                    v = row[ch]
-                    if v > best[ch] or (v != v and best[ch] == best[ch]):
-                        best[ch], won[ch] = v, tap
-            for ch in range(C):
-                if best[ch] != best[ch]:
-                    won[ch] = NO_WINNER
+        in C order (``NO_WINNER`` for NaN), as TensorFlow routes the gradient.  Windows are visited
+        by nested loops over the output (no index arithmetic per window)."""
+        N, OD, OH, OW, C = y.shape
+        for n in range(N):
+            for od in range(OD):
+                for oh in range(OH):
+                    for ow in range(OW):
+                        best, won = y[n, od, oh, ow], winner[n, od, oh, ow]
+                        d0, h0, w0 = od * strides[0], oh * strides[1], ow * strides[2]
+                        tap = 0
+                        for a in range(pool[0]):
+                            for b in range(pool[1]):
+                                for c in range(pool[2]):
+                                    row = x[n, d0 + a, h0 + b, w0 + c]
+                                    if tap == 0:
+                                        for ch in range(C):
+                                            best[ch], won[ch] = row[ch], 0
+                                    else:
+                                        for ch in range(C):
+                                            v = row[ch]
+                                            if v > best[ch] or (v != v and best[ch] == best[ch]):
+                                                best[ch], won[ch] = v, tap
+                                    tap += 1
+                        for ch in range(C):
+                            if best[ch] != best[ch]:
+                                won[ch] = NO_WINNER
 
     @numba.njit(cache=True)
-    def _max_pool_gradient_kernel(g, winner, pool, strides, dx):
-        """``dx`` at each window's winning tap: ``g``; at its other taps: 0."""
-        C = g.shape[-1]
-        grad_rows, won_rows = g.reshape(-1, C), winner.reshape(-1, C)
-        for i in range(grad_rows.shape[0]):
-            n, d0, h0, w0 = _window_origin(i, g.shape[1:4], strides)
-            grad, won = grad_rows[i], won_rows[i]
-            for tap in range(pool[0] * pool[1] * pool[2]):
-                row = dx[n, d0 + tap // (pool[1] * pool[2]), h0 + tap // pool[2] % pool[1], w0 + tap % pool[2]]
-                for ch in range(C):
-                    row[ch] = grad[ch] if won[ch] == tap else 0
+    def _max_pool_gradient_kernel(g, y, relu, winner, pool, strides, dx):
+        """``dx`` at each window's winning tap: ``g`` (``g * (y > 0)`` with ``relu``: the pooled
+        relu's gradient); at its other taps: 0."""
+        N, OD, OH, OW, C = g.shape
+        for n in range(N):
+            for od in range(OD):
+                for oh in range(OH):
+                    for ow in range(OW):
+                        grad, won, peak = g[n, od, oh, ow], winner[n, od, oh, ow], y[n, od, oh, ow]
+                        d0, h0, w0 = od * strides[0], oh * strides[1], ow * strides[2]
+                        tap = 0
+                        for a in range(pool[0]):
+                            for b in range(pool[1]):
+                                for c in range(pool[2]):
+                                    row = dx[n, d0 + a, h0 + b, w0 + c]
+                                    for ch in range(C):
+                                        routed = won[ch] == tap and (not relu or peak[ch] > 0)
+                                        row[ch] = grad[ch] if routed else 0
+                                    tap += 1
 
 
 def _put(dx: np.ndarray, tap: tuple, value: np.ndarray, disjoint: bool) -> None:
