@@ -16,16 +16,12 @@ import pytest
 import npconv as nc
 from npconv.algorithms import depthwise
 
+from conftest import implementation_fixture
+
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}  # relative to the magnitude of the result
 
 
-@pytest.fixture(params=["numpy", "numba"])
-def path(request, monkeypatch):
-    """Force one implementation of ``depthwise``."""
-    if request.param == "numba" and depthwise.numba is None:
-        pytest.skip("numba is not installed")
-    monkeypatch.setattr(depthwise, "USE_NUMBA", request.param == "numba")
-    return request.param
+path = implementation_fixture(depthwise, "``depthwise``")
 
 
 def random_config(rng):

@@ -9,18 +9,14 @@ import pytest
 
 import npconv as nc
 from npconv.algorithms import winograd
+
+from conftest import implementation_fixture
 from reference import conv_reference
 
 ALGORITHMS = ["winograd", "winograd_2x2"]
 
 
-@pytest.fixture(params=["numpy", "numba"])
-def path(request, monkeypatch):
-    """Force one implementation of the 2-D tile transforms."""
-    if request.param == "numba" and winograd.numba is None:
-        pytest.skip("numba is not installed")
-    monkeypatch.setattr(winograd, "USE_NUMBA", request.param == "numba")
-    return request.param
+path = implementation_fixture(winograd, "the 2-D tile transforms")
 
 
 @pytest.mark.parametrize("m", [2, 4])

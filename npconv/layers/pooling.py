@@ -157,55 +157,58 @@ def _numba_max_pool(x: Tensor, parent: Tensor, pool_size, strides, out_spatial, 
 if numba is not None:
 
     @numba.njit(cache=True)
+    def _line_origin(line, shape, strides):
+        """Batch index and first input row ``(n, d0, h0)`` of output line ``line`` over ``shape``'s
+        ``(N, OD, OH)``: the kernels loop over lines, then windows along W (one division per line)."""
+        OD, OH = shape[1], shape[2]
+        return line // (OD * OH), line // OH % OD * strides[0], line % OH * strides[1]
+
+    @numba.njit(cache=True)
     def _max_pool_kernel(x, pool, strides, y, winner):
         """``y``: the maximum of each window (NaN if it holds one); ``winner``: its first maximal tap
-        in C order (``NO_WINNER`` for NaN), as TensorFlow routes the gradient.  Windows are visited
-        by nested loops over the output (no index arithmetic per window)."""
-        N, OD, OH, OW, C = y.shape
-        for n in range(N):
-            for od in range(OD):
-                for oh in range(OH):
-                    for ow in range(OW):
-                        best, won = y[n, od, oh, ow], winner[n, od, oh, ow]
-                        d0, h0, w0 = od * strides[0], oh * strides[1], ow * strides[2]
-                        tap = 0
-                        for a in range(pool[0]):
-                            for b in range(pool[1]):
-                                for c in range(pool[2]):
-                                    row = x[n, d0 + a, h0 + b, w0 + c]
-                                    if tap == 0:
-                                        for ch in range(C):
-                                            best[ch], won[ch] = row[ch], 0
-                                    else:
-                                        for ch in range(C):
-                                            v = row[ch]
-                                            if v > best[ch] or (v != v and best[ch] == best[ch]):
-                                                best[ch], won[ch] = v, tap
-                                    tap += 1
-                        for ch in range(C):
-                            if best[ch] != best[ch]:
-                                won[ch] = NO_WINNER
+        in C order (``NO_WINNER`` for NaN), as TensorFlow routes the gradient."""
+        best_lines, won_lines = y.reshape(-1, y.shape[3], y.shape[4]), winner.reshape(-1, y.shape[3], y.shape[4])
+        for line in range(best_lines.shape[0]):
+            n, d0, h0 = _line_origin(line, y.shape, strides)
+            for ow in range(best_lines.shape[1]):
+                best, won, w0 = best_lines[line, ow], won_lines[line, ow], ow * strides[2]
+                tap = 0
+                for a in range(pool[0]):
+                    for b in range(pool[1]):
+                        for c in range(pool[2]):
+                            row = x[n, d0 + a, h0 + b, w0 + c]
+                            if tap == 0:
+                                for ch in range(best.size):
+                                    best[ch], won[ch] = row[ch], 0
+                            else:
+                                for ch in range(best.size):
+                                    v = row[ch]
+                                    if v > best[ch] or (v != v and best[ch] == best[ch]):
+                                        best[ch], won[ch] = v, tap
+                            tap += 1
+                for ch in range(best.size):
+                    if best[ch] != best[ch]:
+                        won[ch] = NO_WINNER
 
     @numba.njit(cache=True)
     def _max_pool_gradient_kernel(g, y, relu, winner, pool, strides, dx):
         """``dx`` at each window's winning tap: ``g`` (``g * (y > 0)`` with ``relu``: the pooled
         relu's gradient); at its other taps: 0."""
-        N, OD, OH, OW, C = g.shape
-        for n in range(N):
-            for od in range(OD):
-                for oh in range(OH):
-                    for ow in range(OW):
-                        grad, won, peak = g[n, od, oh, ow], winner[n, od, oh, ow], y[n, od, oh, ow]
-                        d0, h0, w0 = od * strides[0], oh * strides[1], ow * strides[2]
-                        tap = 0
-                        for a in range(pool[0]):
-                            for b in range(pool[1]):
-                                for c in range(pool[2]):
-                                    row = dx[n, d0 + a, h0 + b, w0 + c]
-                                    for ch in range(C):
-                                        routed = won[ch] == tap and (not relu or peak[ch] > 0)
-                                        row[ch] = grad[ch] if routed else 0
-                                    tap += 1
+        lines = (-1, g.shape[3], g.shape[4])
+        grad_lines, won_lines, peak_lines = g.reshape(lines), winner.reshape(lines), y.reshape(lines)
+        for line in range(grad_lines.shape[0]):
+            n, d0, h0 = _line_origin(line, g.shape, strides)
+            for ow in range(grad_lines.shape[1]):
+                grad, won, peak, w0 = grad_lines[line, ow], won_lines[line, ow], peak_lines[line, ow], ow * strides[2]
+                tap = 0
+                for a in range(pool[0]):
+                    for b in range(pool[1]):
+                        for c in range(pool[2]):
+                            row = dx[n, d0 + a, h0 + b, w0 + c]
+                            for ch in range(grad.size):
+                                routed = won[ch] == tap and (not relu or peak[ch] > 0)
+                                row[ch] = grad[ch] if routed else 0
+                            tap += 1
 
 
 def _put(dx: np.ndarray, tap: tuple, value: np.ndarray, disjoint: bool) -> None:
