@@ -173,10 +173,13 @@ def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarra
 
 
 def workspace_bytes(spec: ConvSpec, direction: str = "forward") -> int:
-    """Largest column block (bounded by the column budget, or one output position if larger),
-    plus the group-major input copy."""
+    """Largest column block (bounded by the column budget, or one output position if larger), plus
+    the group-major input copy (forward, filter gradient) or the padded ``dx`` accumulator (input
+    gradient; twice when channel-planar: the final channels-last copy)."""
     per_position = _position_bytes(spec)
     cols = min(spec.output_positions * per_position, max(_cols_budget(spec), per_position))
+    if direction == "backward_input":
+        return cols + _padded_input_bytes(spec) * (2 if _planar_col2im(spec) else 1)
     return cols + (_padded_input_bytes(spec) if _group_major(spec) else 0)
 
 
