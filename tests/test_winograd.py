@@ -185,3 +185,24 @@ def test_nonfinite_input_falls_back_to_a_local_result(path, algorithm):
     dx = nc.conv_backprop_input(dy, w, x.shape, padding=1, algorithm=algorithm)
     assert np.array_equal(np.isnan(dx), np.isnan(nc.conv_backprop_input(dy, w, x.shape, padding=1, algorithm="direct")))
     assert np.isnan(dx).sum() == 9 * 2
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("mode, value", [("zeros", 0.0), ("constant", 0.0), ("constant", 2.5), ("reflect", 0.0)])
+def test_padding_modes_with_and_without_implicit_padding(path, algorithm, mode, value):
+    """Zero padding (``zeros``, or ``constant`` 0) is read implicitly on the Numba path; any other
+    border comes padded; either way the results and both gradients match ``gemm``."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 9, 10, 3))
+    w = rng.standard_normal((3, 3, 3, 4))
+    params = dict(padding=[(2, 1), (0, 3)], padding_mode=mode, pad_value=value)
+    spec = nc.explain(x.shape, w.shape, **params).spec
+    assert winograd.pads_implicitly(spec) == (path == "numba" and value == 0.0 and mode != "reflect")
+    y = nc.conv(x, w, algorithm="gemm", **params)
+    dy = rng.standard_normal(y.shape)
+    for op, expected in [
+        (lambda a: nc.conv(x, w, algorithm=a, **params), y),
+        (lambda a: nc.conv_backprop_input(dy, w, x.shape, algorithm=a, **params), nc.conv_backprop_input(dy, w, x.shape, algorithm="gemm", **params)),
+        (lambda a: nc.conv_backprop_filter(x, dy, w.shape, algorithm=a, **params), nc.conv_backprop_filter(x, dy, w.shape, algorithm="gemm", **params)),
+    ]:
+        np.testing.assert_allclose(op(algorithm), expected, rtol=1e-10, atol=1e-10)
