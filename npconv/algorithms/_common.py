@@ -1,7 +1,8 @@
 """Helpers shared by the algorithms: tap windows and chunking of the output positions.
 
 An algorithm computes a *valid* convolution of an already padded input ``xp`` of shape
-``(N, *padded_spatial, C)`` with the internal kernel ``w`` of shape
+``(N, *padded_spatial, C)`` (or of the unpadded input, for an algorithm whose
+``pads_implicitly(spec)`` holds: see the registry) with the internal kernel ``w`` of shape
 ``(groups, *kernel_spatial, C // groups, out_channels // groups)``.  Kernel tap ``t`` (a tuple of
 spatial offsets) at output position ``o`` reads input position ``o * stride + t * dilation``.
 """
