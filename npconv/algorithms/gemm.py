@@ -110,10 +110,15 @@ def _block_key(batch_range: slice, ranges) -> tuple:
     return (batch_range, *(slice(start, stop) for start, stop in ranges))
 
 
-def _cols_buffer(spec: ConvSpec, chunks: list) -> np.ndarray:
-    """Room for the largest (the first) block's column matrix; empty when no copy is needed."""
-    positions = math.prod(_block_shape(*chunks[0], spec)) if chunks and not _no_copy(spec) else 0
+def _block_buffer(spec: ConvSpec, chunks: list) -> np.ndarray:
+    """Room for the largest (the first) block's column matrix, reused by every block."""
+    positions = math.prod(_block_shape(*chunks[0], spec)) if chunks else 0
     return np.empty(positions * spec.taps * spec.in_channels, spec.dtype)
+
+
+def _cols_buffer(spec: ConvSpec, chunks: list) -> np.ndarray:
+    """:func:`_block_buffer` for im2col; empty when no copy is needed."""
+    return np.empty(0, spec.dtype) if _no_copy(spec) else _block_buffer(spec, chunks)
 
 
 def forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
@@ -147,15 +152,18 @@ def backward_input(dy: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
     else:
         dx = np.zeros((spec.batch, *spec.padded_spatial, spec.groups, spec.in_per_group), spec.dtype)
     w_cols = _kernel_matrix(w, spec)  # (G, K * C_g, O_g)
-    for batch_range, ranges in _chunks(spec):
+    chunks = list(_chunks(spec))
+    buffer = _block_buffer(spec, chunks)  # for dcols
+    for batch_range, ranges in chunks:
         block = _block_shape(batch_range, ranges, spec)
         dy_rows = _grouped_rows(dy[_block_key(batch_range, ranges)], spec)  # (G, M, O_g)
+        k, m = spec.taps * spec.in_per_group, dy_rows.shape[1]
         if planar:  # -> (K, *block, G, C_g) views
-            dcols = np.matmul(w_cols, dy_rows.transpose(0, 2, 1)).reshape(spec.groups, spec.taps, spec.in_per_group, *block)
-            by_tap = np.moveaxis(dcols, (1, 0, 2), (0, -2, -1))
+            dcols = np.matmul(w_cols, dy_rows.transpose(0, 2, 1), out=buffer[: spec.groups * k * m].reshape(spec.groups, k, m))
+            by_tap = np.moveaxis(dcols.reshape(spec.groups, spec.taps, spec.in_per_group, *block), (1, 0, 2), (0, -2, -1))
         else:
-            dcols = np.matmul(dy_rows, w_cols.transpose(0, 2, 1)).reshape(spec.groups, *block, spec.taps, spec.in_per_group)
-            by_tap = np.moveaxis(dcols, (-2, 0), (0, -2))
+            dcols = np.matmul(dy_rows, w_cols.transpose(0, 2, 1), out=buffer[: spec.groups * m * k].reshape(spec.groups, m, k))
+            by_tap = np.moveaxis(dcols.reshape(spec.groups, *block, spec.taps, spec.in_per_group), (-2, 0), (0, -2))
         for i, tap in enumerate(taps(spec)):  # overlapping windows accumulate
             window = tap_window(dx, spec, tap, ranges, batch_range)
             window += by_tap[i]
