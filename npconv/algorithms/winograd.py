@@ -417,23 +417,26 @@ def _cost(spec: ConvSpec, direction: str, m: int) -> float:
     block_tiles = max(1, min(tiles, _tiles_per_block(spec, _plan(m, rank, spec.dtype))))
     blocks = -(-tiles // block_tiles)
     count = positions * spec.groups * blocks
-    if direction == "backward_weight":  # products, and adding each block's into dU (in cache)
+    filter_gradient = direction == "backward_weight"
+    if filter_gradient:  # products, and adding each block's into dU (in cache)
         main = gemm_seconds(spec.in_per_group, block_tiles, spec.out_per_group, spec.dtype, count)
         main += count * spec.in_per_group * spec.out_per_group * item * 2 / CACHED_BYTES_PER_S
-        output_side = gemm_seconds(positions, outputs, tiles * spec.out_channels, spec.dtype)
     else:
         main = gemm_seconds(block_tiles, spec.in_per_group, spec.out_per_group, spec.dtype, count)
-        output_side = gemm_seconds(outputs, positions, tiles * spec.out_channels, spec.dtype)
     if _numba_handles(spec):  # one pass per tile each side, no gathering or scattering copies
-        scale = spec.item_bytes() / 4
+        scale = item / 4
         input_side = positions * tiles * spec.in_channels * NUMBA_INPUT_SECONDS * scale
-        if direction == "backward_weight":  # dM = (A (x) A) dY, like the input side
+        if filter_gradient:  # dM = (A (x) A) dY, like the input side
             output_side = positions * tiles * spec.out_channels * NUMBA_INPUT_SECONDS * scale
         else:
             output_side = outputs * tiles * spec.out_channels * NUMBA_OUTPUT_SECONDS * scale
         gather = scatter = 0.0
     else:
         input_side = gemm_seconds(positions, positions, tiles * spec.in_channels, spec.dtype)
+        if filter_gradient:
+            output_side = gemm_seconds(positions, outputs, tiles * spec.out_channels, spec.dtype)
+        else:
+            output_side = gemm_seconds(outputs, positions, tiles * spec.out_channels, spec.dtype)
         gather = copy_seconds(positions * tiles * spec.in_channels * item, spec.in_channels * item)
         scatter = copy_seconds(outputs * tiles * spec.out_channels * item, spec.out_channels * item)
     kernel_side = gemm_seconds(positions, KERNEL**rank, spec.in_per_group * spec.out_channels, spec.dtype)
