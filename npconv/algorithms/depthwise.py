@@ -41,7 +41,7 @@ import numpy as np
 
 from .._spec import ConvSpec
 from .._threads import numba_threads, run_numba
-from ._common import output_chunks, tap_window, taps
+from ._common import dims_3d, output_chunks, tap_window, taps
 
 try:
     import numba
@@ -159,11 +159,6 @@ def _numpy_backward_weight(x, dy, spec):
 SEGMENT = 1024  # elements (positions x channels) per multiply-add, at least one position
 
 
-def _dims(spec: ConvSpec):
-    """Padded input, output, kernel, stride and dilation as 3-D tuples."""
-    lead = (1,) * (3 - spec.rank)
-    return tuple(lead + t for t in (spec.padded_spatial, spec.out_spatial, spec.kernel_spatial, spec.stride, spec.dilation))
-
 
 def _segment(spec: ConvSpec) -> int:
     return min(spec.out_spatial[-1], max(1, SEGMENT // spec.groups))
@@ -200,7 +195,7 @@ def _tiled(w: np.ndarray, segment: int) -> np.ndarray:
 def _input_rows(spec: ConvSpec, phased_shape):
     """Row offsets in the phased input: of output line ``(n, od, oh)`` (per unit of each), and of
     each pair ``k = (t, cg)`` relative to its output position; and each pair's kernel row ``(t, cg, 0)``."""
-    _, _, kernel, stride, dilation = _dims(spec)
+    _, _, kernel, stride, dilation = dims_3d(spec)
     _, _, D, H, s, Wq = phased_shape[:6]
     per_h = s * Wq
     per_d, per_cg = H * per_h, spec.batch * D * H * per_h
@@ -215,7 +210,7 @@ def _input_rows(spec: ConvSpec, phased_shape):
 
 
 def _numba_forward(x, w, spec):
-    padded, out, _, stride, _ = _dims(spec)
+    padded, out, _, stride, _ = dims_3d(spec)
     segment = _segment(spec)
     x = _phases(x.reshape(spec.in_per_group, spec.batch, *padded, spec.groups), stride[2])
     y = np.empty((spec.out_per_group, spec.batch, *spec.out_spatial, spec.groups), spec.dtype)
@@ -226,7 +221,7 @@ def _numba_forward(x, w, spec):
 
 
 def _numba_backward_input(dy, w, spec):
-    padded, out, kernel, stride, dilation = _dims(spec)
+    padded, out, kernel, stride, dilation = dims_3d(spec)
     segment = _segment(spec)
     dx = np.empty((spec.in_per_group, spec.batch, *padded[:2], stride[2], -(-padded[2] // stride[2]), spec.groups), spec.dtype)
     counts = (spec.batch, spec.in_per_group, spec.out_per_group)
@@ -236,7 +231,7 @@ def _numba_backward_input(dy, w, spec):
 
 
 def _numba_backward_weight(x, dy, spec):
-    padded, out, _, stride, _ = _dims(spec)
+    padded, out, _, stride, _ = dims_3d(spec)
     segment = _segment(spec)
     x = _phases(x.reshape(spec.in_per_group, spec.batch, *padded, spec.groups), stride[2])
     x_line, x_off, _ = _input_rows(spec, x.shape)

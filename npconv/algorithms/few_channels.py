@@ -19,8 +19,10 @@ Deterministic: each output's ``K`` terms are added in order of ``k`` by fused mu
 rounding per term, no reassociation), whatever the thread count.  NaN/Inf stay local.
 
 Measured (float32, 2 threads, 2-core Zen 4 AVX-512, ms): 64x28x28x1 -> 32 3x3 pad 1, 0.33
-(``gemm`` 0.88, PyTorch 0.32-0.5); 8x224x224x3 -> 64 7x7 stride 2 pad 3, 22 (``gemm`` 18): the
-sums run at 45-50 GMAC/s, so ``gemm`` takes over as ``K`` grows.  Eligible: float32/float64 with
+(``gemm`` 0.88, PyTorch 0.32-0.5); 8x224x224x3 -> 64 7x7 stride 2 pad 3, 14-18 (``gemm`` 19-21);
+8 groups of 16 channels, 2.5-4.7 (``winograd`` 2.4-2.5).  The sums run at 45-65 GMAC/s on two threads
+(the 16-channel blocks: 25-46, unevenly between runs), so
+``gemm`` and ``winograd`` take over as ``K`` and ``C_g`` grow.  Eligible: float32/float64 with
 ``numba`` installed, ``O_g`` a multiple of 16, any rank, stride, dilation and groups; without numba
 ``gemm`` is the pure-NumPy path for these shapes.  Forward only: the two gradients are ``gemm``'s
 (estimated 1% dearer, so that ``auto`` names ``gemm`` for them).
@@ -37,6 +39,7 @@ import numpy as np
 from .._spec import ConvSpec
 from .._threads import numba_threads, run_numba
 from . import gemm
+from ._common import dims_3d
 
 try:
     import numba
@@ -46,7 +49,7 @@ except ImportError:  # pragma: no cover - numba is optional (extra "fast")
 USE_NUMBA = numba is not None  # tests switch this off: the algorithm is then ineligible
 LANE_BLOCK = 16  # O_g must be a multiple: output channels per vector block
 # float32 multiply-adds per second and thread (float64: half) of each block size (LANES, PIXELS), measured
-MACS_PER_THREAD = {(32, 2): 3.2e10, (16, 4): 2.3e10}
+MACS_PER_THREAD = {(32, 2): 3.2e10, (16, 4): 1.2e10}
 WRITE_BYTES_PER_S = 2.4e10  # writing the output
 FIXED_SECONDS = 3e-5
 GRADIENT_PREMIUM = 1.01  # the gradients are gemm's: estimated slightly dearer than gemm itself
@@ -62,16 +65,11 @@ def _block(spec: ConvSpec) -> tuple[int, int]:
     return (32, 2) if spec.out_per_group % 32 == 0 else (16, 4)
 
 
-def _dims(spec: ConvSpec):
-    """Padded input, output, kernel, stride and dilation as 3-D tuples (1-D, 2-D: leading size 1)."""
-    lead = (1,) * (3 - spec.rank)
-    return tuple(lead + t for t in (spec.padded_spatial, spec.out_spatial, spec.kernel_spatial, spec.stride, spec.dilation))
-
 
 def _layout(spec: ConvSpec) -> tuple[np.ndarray, np.ndarray]:
     """Element offsets in the flat padded input: of each term ``k = (tap, c)`` relative to its output
     pixel's window corner, and (``steps``) of the corner per unit of ``n, od, oh, ow``."""
-    (D, H, W), _, kernel, stride, dilation = _dims(spec)
+    (D, H, W), _, kernel, stride, dilation = dims_3d(spec)
     pixel = np.array([H * W, W, 1]) * spec.in_channels  # per unit of d, h, w
     taps = np.array(list(np.ndindex(*kernel)), np.int64).reshape(-1, 3) * dilation @ pixel
     offsets = (taps[:, None] + np.arange(spec.in_per_group)).ravel()
@@ -81,7 +79,7 @@ def _layout(spec: ConvSpec) -> tuple[np.ndarray, np.ndarray]:
 
 def forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
     lanes, pixels = _block(spec)
-    _, out, _, _, _ = _dims(spec)
+    _, out, _, _, _ = dims_3d(spec)
     y = np.empty((spec.batch, *spec.out_spatial, spec.out_channels), spec.dtype)
     offsets, steps = _layout(spec)
     shape = np.array([*out, spec.groups, spec.in_per_group, spec.out_per_group], np.int64)
@@ -99,9 +97,9 @@ def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarra
 
 
 def cost(spec: ConvSpec, direction: str = "forward") -> float:
-    """Seconds: the multiply-adds at the measured rate, shared by the threads (float64 vectors hold
-    half as many numbers; measured per block size), and the output's writing; the gradients: ``gemm``'s estimate plus
-    ``GRADIENT_PREMIUM``."""
+    """Seconds: the multiply-adds at the rate measured for the block size, shared by the threads
+    (float64 vectors hold half as many numbers), and the output's writing; for the gradients,
+    ``gemm``'s estimate times ``GRADIENT_PREMIUM``."""
     if direction != "forward":
         return gemm.cost(spec, direction) * GRADIENT_PREMIUM
     macs = spec.flops / 2 * spec.item_bytes() / 4
