@@ -20,12 +20,12 @@ rounding per term, no reassociation), whatever the thread count.  NaN/Inf stay l
 
 Measured (float32, 2 threads, 2-core Zen 4 AVX-512, ms): 64x28x28x1 -> 32 3x3 pad 1, 0.33
 (``gemm`` 0.88, PyTorch 0.32-0.5); 8x224x224x3 -> 64 7x7 stride 2 pad 3, 14-18 (``gemm`` 19-21);
-8 groups of 16 channels, 2.5-4.7 (``winograd`` 2.4-2.5).  The sums run at 45-65 GMAC/s on two threads
-(the 16-channel blocks: 25-46, unevenly between runs), so
-``gemm`` and ``winograd`` take over as ``K`` and ``C_g`` grow.  Eligible: float32/float64 with
-``numba`` installed, ``O_g`` a multiple of 16, any rank, stride, dilation and groups; without numba
-``gemm`` is the pure-NumPy path for these shapes.  Forward only: the two gradients are ``gemm``'s
-(estimated 1% dearer, so that ``auto`` names ``gemm`` for them).
+8 groups of 16 channels, 2.5-4.7 (``winograd`` 2.4-2.5).  The sums run at 45-65 GMAC/s on two
+threads (the 16-channel blocks: 25-46, unevenly between runs), so ``gemm`` and ``winograd`` take
+over as ``K`` and ``C_g`` grow.  Eligible: float32/float64 with ``numba`` installed, ``O_g`` a
+multiple of 16, any rank, stride, dilation and groups; without numba ``gemm`` is the pure-NumPy path
+for these shapes.  Forward only: the two gradients are ``gemm``'s (estimated 1% dearer, so that
+``auto`` names ``gemm`` for them).
 """
 
 from __future__ import annotations
