@@ -31,3 +31,25 @@ def blas_threads() -> int:
         return available_cores()
     counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
     return max(1, min(counts)) if counts else available_cores()
+
+
+PARALLEL_FLOPS = 4e6  # smaller convolutions run on one thread: waking another costs more than it saves
+
+
+def numba_threads(flops: float) -> int:
+    """Threads a parallel Numba kernel runs on for a convolution of ``flops``: Numba's count, or 1."""
+    import numba
+
+    return numba.get_num_threads() if flops >= PARALLEL_FLOPS else 1
+
+
+def run_numba(kernel, flops: float, *args) -> None:
+    """``kernel(*args)`` (a parallel Numba kernel) on :func:`numba_threads` threads."""
+    import numba
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(numba_threads(flops))
+    try:
+        kernel(*args)
+    finally:
+        numba.set_num_threads(threads)

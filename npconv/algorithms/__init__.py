@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import _padding
 from .._spec import ConvSpec, received
-from . import depthwise, direct, fft, gemm, winograd
+from . import depthwise, direct, few_channels, fft, gemm, winograd
 from ._common import io_bytes
 
 DIRECTIONS = ("forward", "backward_input", "backward_weight")
@@ -69,6 +69,7 @@ register("winograd", winograd.F4X4)
 register("winograd_2x2", winograd.F2X2)
 register("fft", fft)
 register("depthwise", depthwise)
+register("few_channels", few_channels)
 
 
 def algorithms() -> list[str]:
@@ -76,7 +77,7 @@ def algorithms() -> list[str]:
 
     >>> import npconv as nc
     >>> nc.algorithms()
-    ['direct', 'gemm', 'winograd', 'winograd_2x2', 'fft', 'depthwise']
+    ['direct', 'gemm', 'winograd', 'winograd_2x2', 'fft', 'depthwise', 'few_channels']
     """
     return list(_REGISTRY)
 
@@ -92,11 +93,12 @@ def get(name: str) -> Algorithm:
 # suite's 3x3 shapes, after its Numba transforms).  The modules' cost models carry the dependence on
 # the shape; these factors carry the machine's balance between BLAS, FFTs, copies and Numba loops,
 # which moves between CPUs (the fft model was fitted on a Xeon, where its factor was 1).  ``direct``
-# is not timed by calibrate.py (too slow to matter); it shares gemm's factor.
+# is not timed by calibrate.py (too slow to matter); it shares gemm's factor, as do the gradients of
+# ``few_channels`` (they are gemm's).
 CALIBRATION = {
-    "forward": {"direct": 0.95, "gemm": 0.95, "winograd": 1.05, "winograd_2x2": 1.15, "fft": 1.6, "depthwise": 1.55},
-    "backward_input": {"direct": 0.75, "gemm": 0.75, "winograd": 1.05, "winograd_2x2": 1.2, "fft": 1.6, "depthwise": 1.55},
-    "backward_weight": {"direct": 1.15, "gemm": 1.15, "winograd": 1.1, "winograd_2x2": 1.1, "fft": 2.05, "depthwise": 2.05},
+    "forward": {"direct": 0.95, "gemm": 0.95, "winograd": 1.05, "winograd_2x2": 1.15, "fft": 1.6, "depthwise": 1.55, "few_channels": 1.0},
+    "backward_input": {"direct": 0.75, "gemm": 0.75, "winograd": 1.05, "winograd_2x2": 1.2, "fft": 1.6, "depthwise": 1.55, "few_channels": 0.75},
+    "backward_weight": {"direct": 1.15, "gemm": 1.15, "winograd": 1.1, "winograd_2x2": 1.1, "fft": 2.05, "depthwise": 2.05, "few_channels": 1.15},
 }
 
 

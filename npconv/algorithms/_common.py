@@ -54,6 +54,13 @@ def taps(spec: ConvSpec) -> Iterator[tuple[int, ...]]:
     return np.ndindex(*spec.kernel_spatial)
 
 
+def dims_3d(spec: ConvSpec):
+    """Padded input, output, kernel, stride and dilation as 3-D tuples (1-D and 2-D convolutions are
+    3-D ones with leading size 1), for kernels written for rank 3."""
+    lead = (1,) * (3 - spec.rank)
+    return tuple(lead + t for t in (spec.padded_spatial, spec.out_spatial, spec.kernel_spatial, spec.stride, spec.dilation))
+
+
 def io_bytes(spec: ConvSpec) -> int:
     """Bytes of the (unpadded) input plus the output: the scale workspaces are bounded by."""
     inputs = spec.batch * math.prod(spec.in_spatial) * spec.in_channels

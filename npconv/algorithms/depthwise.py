@@ -40,7 +40,8 @@ import math
 import numpy as np
 
 from .._spec import ConvSpec
-from ._common import output_chunks, tap_window, taps
+from .._threads import numba_threads, run_numba
+from ._common import dims_3d, output_chunks, tap_window, taps
 
 try:
     import numba
@@ -156,13 +157,7 @@ def _numpy_backward_weight(x, dy, spec):
 # (positions r, r + s, r + 2s, ...): there a strided tap reads a contiguous run again.  1-D and 2-D
 # convolutions are 3-D ones with leading spatial size 1.
 SEGMENT = 1024  # elements (positions x channels) per multiply-add, at least one position
-PARALLEL_FLOPS = 4e6  # smaller convolutions run on one thread: waking another costs more than it saves
 
-
-def _dims(spec: ConvSpec):
-    """Padded input, output, kernel, stride and dilation as 3-D tuples."""
-    lead = (1,) * (3 - spec.rank)
-    return tuple(lead + t for t in (spec.padded_spatial, spec.out_spatial, spec.kernel_spatial, spec.stride, spec.dilation))
 
 
 def _segment(spec: ConvSpec) -> int:
@@ -200,7 +195,7 @@ def _tiled(w: np.ndarray, segment: int) -> np.ndarray:
 def _input_rows(spec: ConvSpec, phased_shape):
     """Row offsets in the phased input: of output line ``(n, od, oh)`` (per unit of each), and of
     each pair ``k = (t, cg)`` relative to its output position; and each pair's kernel row ``(t, cg, 0)``."""
-    _, _, kernel, stride, dilation = _dims(spec)
+    _, _, kernel, stride, dilation = dims_3d(spec)
     _, _, D, H, s, Wq = phased_shape[:6]
     per_h = s * Wq
     per_d, per_cg = H * per_h, spec.batch * D * H * per_h
@@ -214,39 +209,29 @@ def _input_rows(spec: ConvSpec, phased_shape):
     return (D * per_d, stride[0] * per_d, stride[1] * per_h), x_off, w_rows
 
 
-def _run(kernel, spec: ConvSpec, *args) -> None:
-    """Run a Numba kernel on Numba's threads, or on this one for small convolutions."""
-    threads = numba.get_num_threads()
-    numba.set_num_threads(threads if spec.flops >= PARALLEL_FLOPS else 1)
-    try:
-        kernel(*args)
-    finally:
-        numba.set_num_threads(threads)
-
-
 def _numba_forward(x, w, spec):
-    padded, out, _, stride, _ = _dims(spec)
+    padded, out, _, stride, _ = dims_3d(spec)
     segment = _segment(spec)
     x = _phases(x.reshape(spec.in_per_group, spec.batch, *padded, spec.groups), stride[2])
     y = np.empty((spec.out_per_group, spec.batch, *spec.out_spatial, spec.groups), spec.dtype)
     x_line, x_off, w_rows = _input_rows(spec, x.shape)
     arrays = (x.reshape(-1, spec.groups), _tiled(w, segment), y.reshape(-1, spec.groups))
-    _run(_forward_kernel, spec, *arrays, out, x_line, x_off, w_rows, spec.batch, segment)
+    run_numba(_forward_kernel, spec.flops, *arrays, out, x_line, x_off, w_rows, spec.batch, segment)
     return y
 
 
 def _numba_backward_input(dy, w, spec):
-    padded, out, kernel, stride, dilation = _dims(spec)
+    padded, out, kernel, stride, dilation = dims_3d(spec)
     segment = _segment(spec)
     dx = np.empty((spec.in_per_group, spec.batch, *padded[:2], stride[2], -(-padded[2] // stride[2]), spec.groups), spec.dtype)
     counts = (spec.batch, spec.in_per_group, spec.out_per_group)
     arrays = (dy.reshape(-1, spec.groups), _tiled(w, segment), dx.reshape(-1, spec.groups))
-    _run(_backward_input_kernel, spec, *arrays, dx.shape[2:6], out, kernel, stride, dilation, counts, segment)
+    run_numba(_backward_input_kernel, spec.flops, *arrays, dx.shape[2:6], out, kernel, stride, dilation, counts, segment)
     return _from_phases(dx, padded[2]).reshape(spec.batch, *spec.padded_spatial, spec.in_channels)
 
 
 def _numba_backward_weight(x, dy, spec):
-    padded, out, _, stride, _ = _dims(spec)
+    padded, out, _, stride, _ = dims_3d(spec)
     segment = _segment(spec)
     x = _phases(x.reshape(spec.in_per_group, spec.batch, *padded, spec.groups), stride[2])
     x_line, x_off, _ = _input_rows(spec, x.shape)
@@ -255,7 +240,7 @@ def _numba_backward_weight(x, dy, spec):
     blocks = max(1, min(spec.batch * out[0] * out[1], 16, budget // (rows * segment * spec.groups * spec.item_bytes())))
     partial = np.empty((blocks, rows, segment * spec.groups), spec.dtype)
     arrays = (x.reshape(-1, spec.groups), dy.reshape(-1, spec.groups))
-    _run(_backward_weight_kernel, spec, *arrays, partial, out, x_line, x_off, spec.out_per_group)
+    run_numba(_backward_weight_kernel, spec.flops, *arrays, partial, out, x_line, x_off, spec.out_per_group)
     dw = partial.reshape(blocks, rows, segment, spec.groups).sum(axis=(0, 2))
     return dw.reshape(spec.taps, spec.in_per_group, spec.out_per_group, spec.groups)
 
@@ -406,7 +391,7 @@ def cost(spec: ConvSpec, direction: str = "forward") -> float:
     width_out = spec.out_spatial[-1]
     runs = spec.output_positions // width_out * -(-width_out // _segment(spec)) * spec.taps * spec.in_per_group * spec.out_per_group
     copied = in_bytes * (spec.in_per_group > 1 or spec.stride[-1] > 1) + out_bytes * (spec.out_per_group > 1)
-    threads = numba.get_num_threads() if spec.flops >= PARALLEL_FLOPS else 1
+    threads = numba_threads(spec.flops)
     return fixed + (macs * width * per_mac + runs * per_run) / threads + per_byte * (in_bytes + out_bytes) + per_copied * copied
 
 

@@ -1,0 +1,185 @@
+"""``few_channels``: register-blocked Numba loops for convolutions with few input channels per group.
+
+With ``K = taps * C_g`` terms per output (a CNN's first layer: 1 or 3 input channels, 3x3 taps, so
+``K = 9`` or ``27``), im2col + GEMM multiplies ``(positions, K) @ (K, O_g)``: an inner dimension
+far too thin for BLAS, after a copy ``K`` times the input.  Here every output is summed directly,
+
+    y[p, g, o] = sum_{k < K} x[p * s + offset[k] + g * C_g] * w[g, k, o]      (k = (tap, c), C order)
+
+over the padded channels-last input, ``PIXELS`` neighbouring outputs along the last spatial dim
+times ``LANES`` output channels at a time: their ``PIXELS * LANES`` partial sums stay in vector
+registers for all ``K`` terms, each term costing one load of ``LANES`` weights, ``PIXELS`` input
+broadcasts and ``PIXELS * LANES`` fused multiply-adds (no store until the sum is complete).  The
+kernels are straight-line code generated for their block size (:func:`_kernel_source`): Numba
+leaves LLVM's superword vectorizer (which turns the scalar sums into vector registers) off, so it
+is switched on while they compile (:func:`_compile`).  Parallel over output lines (Numba's
+threads; one thread for small convolutions, see :func:`~npconv._threads.run_numba`).
+
+Deterministic: each output's ``K`` terms are added in order of ``k`` by fused multiply-adds (one
+rounding per term, no reassociation), whatever the thread count.  NaN/Inf stay local.
+
+Measured (float32, 2 threads, 2-core Zen 4 AVX-512, ms): 64x28x28x1 -> 32 3x3 pad 1, 0.33
+(``gemm`` 0.88, PyTorch 0.32-0.5); 8x224x224x3 -> 64 7x7 stride 2 pad 3, 14-18 (``gemm`` 19-21);
+8 groups of 16 channels, 2.5-4.7 (``winograd`` 2.4-2.5).  The sums run at 45-65 GMAC/s on two
+threads (the 16-channel blocks: 25-46, unevenly between runs), so ``gemm`` and ``winograd`` take
+over as ``K`` and ``C_g`` grow.  Eligible: float32/float64 with ``numba`` installed, ``O_g`` a
+multiple of 16, any rank, stride, dilation and groups; without numba ``gemm`` is the pure-NumPy path
+for these shapes.  Forward only: the two gradients are ``gemm``'s (estimated 1% dearer, so that
+``auto`` names ``gemm`` for them).
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from functools import lru_cache
+
+import numpy as np
+
+from .._spec import ConvSpec
+from .._threads import numba_threads, run_numba
+from . import gemm
+from ._common import dims_3d
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is optional (extra "fast")
+    numba = None
+
+USE_NUMBA = numba is not None  # tests switch this off: the algorithm is then ineligible
+LANE_BLOCK = 16  # O_g must be a multiple: output channels per vector block
+# float32 multiply-adds per second and thread (float64: half) of each block size (LANES, PIXELS), measured
+MACS_PER_THREAD = {(32, 2): 3.2e10, (16, 4): 1.2e10}
+WRITE_BYTES_PER_S = 2.4e10  # writing the output
+FIXED_SECONDS = 3e-5
+GRADIENT_PREMIUM = 1.01  # the gradients are gemm's: estimated slightly dearer than gemm itself
+
+
+def eligible(spec: ConvSpec) -> bool:
+    return USE_NUMBA and spec.dtype in (np.float32, np.float64) and spec.out_per_group % LANE_BLOCK == 0
+
+
+def _block(spec: ConvSpec) -> tuple[int, int]:
+    """``(LANES, PIXELS)``: 32 channels by 2 pixels, or 16 by 4 when ``O_g`` is an odd multiple of 16
+    (8 float32 AVX-512 registers of sums either way, enough to hide the multiply-add latency)."""
+    return (32, 2) if spec.out_per_group % 32 == 0 else (16, 4)
+
+
+
+def _layout(spec: ConvSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Element offsets in the flat padded input: of each term ``k = (tap, c)`` relative to its output
+    pixel's window corner, and (``steps``) of the corner per unit of ``n, od, oh, ow``."""
+    (D, H, W), _, kernel, stride, dilation = dims_3d(spec)
+    pixel = np.array([H * W, W, 1]) * spec.in_channels  # per unit of d, h, w
+    taps = np.array(list(np.ndindex(*kernel)), np.int64).reshape(-1, 3) * dilation @ pixel
+    offsets = (taps[:, None] + np.arange(spec.in_per_group)).ravel()
+    steps = np.array([D * pixel[0], *(stride * pixel)], np.int64)
+    return offsets, steps
+
+
+def forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    lanes, pixels = _block(spec)
+    _, out, _, _, _ = dims_3d(spec)
+    y = np.empty((spec.batch, *spec.out_spatial, spec.out_channels), spec.dtype)
+    offsets, steps = _layout(spec)
+    shape = np.array([*out, spec.groups, spec.in_per_group, spec.out_per_group], np.int64)
+    arrays = (np.ascontiguousarray(xp).reshape(-1), np.ascontiguousarray(w).reshape(-1), y.reshape(-1))
+    run_numba(_compile(lanes, pixels), spec.flops, *arrays, offsets, steps, shape, spec.dtype.type(0))
+    return y
+
+
+def backward_input(dy: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    return gemm.backward_input(dy, w, spec)
+
+
+def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    return gemm.backward_weight(xp, dy, spec)
+
+
+def cost(spec: ConvSpec, direction: str = "forward") -> float:
+    """Seconds: the multiply-adds at the rate measured for the block size, shared by the threads
+    (float64 vectors hold half as many numbers), and the output's writing; for the gradients,
+    ``gemm``'s estimate times ``GRADIENT_PREMIUM``."""
+    if direction != "forward":
+        return gemm.cost(spec, direction) * GRADIENT_PREMIUM
+    macs = spec.flops / 2 * spec.item_bytes() / 4
+    out_bytes = spec.output_positions * spec.out_channels * spec.item_bytes()
+    return FIXED_SECONDS + macs / (MACS_PER_THREAD[_block(spec)] * numba_threads(spec.flops)) + out_bytes / WRITE_BYTES_PER_S
+
+
+def workspace_bytes(spec: ConvSpec, direction: str = "forward") -> int:
+    return 0 if direction == "forward" else gemm.workspace_bytes(spec, direction)
+
+
+# ---------------------------------------------------------------------------- generated kernels
+
+
+def _kernel_source(lanes: int, pixels: int) -> str:
+    """Source of the kernel for blocks of ``lanes`` channels by ``pixels`` pixels (and a one-pixel
+    tail per line).  Arguments: flat ``x``, ``w`` ``(G, K, O_g)`` and ``y``; ``offsets`` and
+    ``steps`` of :func:`_layout`; ``shape`` = ``(OD, OH, OW, G, C_g, O_g)``; ``zero`` of the dtype."""
+
+    def block(count: int, indent: str) -> list[str]:
+        sums = [[f"s{p}_{lane}" for lane in range(lanes)] for p in range(count)]
+        lines = [" = ".join(row) + " = zero" for row in sums]
+        lines += ["for k in range(terms):", "    xk = corner + offsets[k]", f"    wk = w[wg + k * out_per_group:][:{lanes}]"]
+        lines += [f"    x{p} = x[xk + {p} * step]" for p in range(count)]
+        for lane in range(lanes):
+            lines.append(f"    w{lane} = wk[{lane}]")
+            lines += [f"    {sums[p][lane]} += x{p} * w{lane}" for p in range(count)]
+        for p in range(count):
+            lines.append(f"yp = y[y_line + (ow + {p}) * channels:][:{lanes}]")
+            lines += [f"yp[{lane}] = {sums[p][lane]}" for lane in range(lanes)]
+        return [indent + line for line in lines]
+
+    head = f"""
+def kernel(x, w, y, offsets, steps, shape, zero):
+    OD, OH, OW, groups, in_per_group, out_per_group = shape[0], shape[1], shape[2], shape[3], shape[4], shape[5]
+    terms, channels, step = offsets.size, groups * out_per_group, steps[3]
+    for line in prange(y.size // (OW * channels)):
+        n, od, oh = line // (OD * OH), line // OH % OD, line % OH
+        x_line = n * steps[0] + od * steps[1] + oh * steps[2]
+        for g in range(groups):
+            for o0 in range(0, out_per_group, {lanes}):
+                wg = g * terms * out_per_group + o0
+                y_line = line * OW * channels + g * out_per_group + o0
+                ow = 0
+                while ow + {pixels} <= OW:
+                    corner = x_line + ow * step + g * in_per_group
+"""
+    middle = """
+                    ow += {pixels}
+                while ow < OW:
+                    corner = x_line + ow * step + g * in_per_group
+"""
+    tail = "\n                    ow += 1\n"
+    indent = " " * 20
+    return head + "\n".join(block(pixels, indent)) + middle.format(pixels=pixels) + "\n".join(block(1, indent)) + tail
+
+
+@contextmanager
+def _superword_vectorization():
+    """LLVM's SLP vectorizer on while Numba compiles (``NUMBA_SLP_VECTORIZE``, read per compilation)."""
+    previous = numba.config.SLP_VECTORIZE
+    numba.config.SLP_VECTORIZE = 1
+    try:
+        yield
+    finally:
+        numba.config.SLP_VECTORIZE = previous
+
+
+@lru_cache(maxsize=None)
+def _compile(lanes: int, pixels: int):
+    """The kernel of :func:`_kernel_source`, compiled for float32 and float64.  Compiled under this
+    module's file name, so Numba's cache (next to it) keeps it between processes: the source is a
+    function of this file alone, whose changes invalidate the cache."""
+    name = f"_kernel_{lanes}x{pixels}"
+    source = _kernel_source(lanes, pixels).replace("def kernel(", f"def {name}(")
+    namespace = {"prange": numba.prange}
+    exec(compile(source, __file__, "exec"), namespace)
+    namespace[name].__module__ = __name__
+    signatures = [
+        f"void({t}[::1], {t}[::1], {t}[::1], int64[::1], int64[::1], int64[::1], {t})" for t in ("float32", "float64")
+    ]
+    with _superword_vectorization():
+        return numba.njit(signatures, parallel=True, fastmath={"contract"}, cache=True)(namespace[name])
