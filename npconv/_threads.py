@@ -10,6 +10,7 @@ tiles from the core count, so on a one-core machine its results may differ in th
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 
 def available_cores() -> int:
@@ -37,19 +38,31 @@ PARALLEL_FLOPS = 4e6  # smaller convolutions run on one thread: waking another c
 
 
 def numba_threads(flops: float) -> int:
-    """Threads a parallel Numba kernel runs on for a convolution of ``flops``: Numba's count, or 1."""
+    """Threads npconv's Numba kernels share a convolution of ``flops`` among: Numba's count
+    (``numba.set_num_threads``, ``NUMBA_NUM_THREADS``), or 1 for small ones."""
     import numba
 
     return numba.get_num_threads() if flops >= PARALLEL_FLOPS else 1
 
 
-def run_numba(kernel, flops: float, *args) -> None:
-    """``kernel(*args)`` (a parallel Numba kernel) on :func:`numba_threads` threads."""
-    import numba
+_pool: ThreadPoolExecutor | None = None
 
-    threads = numba.get_num_threads()
-    numba.set_num_threads(numba_threads(flops))
-    try:
-        kernel(*args)
-    finally:
-        numba.set_num_threads(threads)
+
+def run_split(kernel, flops: float, pieces: int, *args) -> None:
+    """``kernel(start, stop, *args)`` over ``[0, pieces)`` in :func:`numba_threads` contiguous shares.
+
+    ``kernel`` is a serial Numba function compiled with ``nogil=True``; the shares beyond the first
+    run on Python threads of a shared pool, the first on the calling thread.  Idle pool threads
+    sleep on a lock, unlike OpenMP's or OpenBLAS's workers, which spin for a while after each
+    parallel region: two spinning pools on two cores slowed every BLAS call between these kernels
+    (a training step of the seeds' CNN ran at 2/3 of its speed with a ``prange`` kernel in it).
+    """
+    global _pool
+    threads = max(1, min(numba_threads(flops), pieces))
+    bounds = [pieces * share // threads for share in range(threads + 1)]
+    if threads > 1 and _pool is None:
+        _pool = ThreadPoolExecutor(available_cores(), thread_name_prefix="npconv")
+    others = [_pool.submit(kernel, bounds[i], bounds[i + 1], *args) for i in range(1, threads)]
+    kernel(bounds[0], bounds[1], *args)
+    for share in others:
+        share.result()

@@ -18,7 +18,7 @@ these multiply-adds of contiguous vectors run at the speed of the caches instead
 * Numba (when ``numba`` imports; ``USE_NUMBA`` switches it): see "Numba path" below.  Runs of
   ``S * G`` contiguous elements (a segment of ``S`` positions), products added three at a time,
   ``o = ((o + a0*b0) + a1*b1) + a2*b2``, so the accumulator is loaded and stored once per three
-  terms.  Parallel over output lines (forward), input lines (``dx``: each collects the output
+  terms.  Parallel (:func:`~npconv._threads.run_split`) over output lines (forward), input lines (``dx``: each collects the output
   lines that reach it, so no two threads write the same element) and fixed blocks of output lines
   (``dw``: partial sums, then added in block order).
 
@@ -40,7 +40,7 @@ import math
 import numpy as np
 
 from .._spec import ConvSpec
-from .._threads import numba_threads, run_numba
+from .._threads import numba_threads, run_split
 from ._common import dims_3d, output_chunks, tap_window, taps
 
 try:
@@ -216,7 +216,8 @@ def _numba_forward(x, w, spec):
     y = np.empty((spec.out_per_group, spec.batch, *spec.out_spatial, spec.groups), spec.dtype)
     x_line, x_off, w_rows = _input_rows(spec, x.shape)
     arrays = (x.reshape(-1, spec.groups), _tiled(w, segment), y.reshape(-1, spec.groups))
-    run_numba(_forward_kernel, spec.flops, *arrays, out, x_line, x_off, w_rows, spec.batch, segment)
+    jobs = y.size // (spec.groups * out[2]) * -(-out[2] // segment)  # output line segments
+    run_split(_forward_kernel, spec.flops, jobs, *arrays, out, x_line, x_off, w_rows, spec.batch, segment)
     return y
 
 
@@ -226,7 +227,8 @@ def _numba_backward_input(dy, w, spec):
     dx = np.empty((spec.in_per_group, spec.batch, *padded[:2], stride[2], -(-padded[2] // stride[2]), spec.groups), spec.dtype)
     counts = (spec.batch, spec.in_per_group, spec.out_per_group)
     arrays = (dy.reshape(-1, spec.groups), _tiled(w, segment), dx.reshape(-1, spec.groups))
-    run_numba(_backward_input_kernel, spec.flops, *arrays, dx.shape[2:6], out, kernel, stride, dilation, counts, segment)
+    lines = dx.size // (spec.groups * dx.shape[4] * dx.shape[5])  # phased input lines
+    run_split(_backward_input_kernel, spec.flops, lines, *arrays, dx.shape[2:6], out, kernel, stride, dilation, counts, segment)
     return _from_phases(dx, padded[2]).reshape(spec.batch, *spec.padded_spatial, spec.in_channels)
 
 
@@ -240,13 +242,13 @@ def _numba_backward_weight(x, dy, spec):
     blocks = max(1, min(spec.batch * out[0] * out[1], 16, budget // (rows * segment * spec.groups * spec.item_bytes())))
     partial = np.empty((blocks, rows, segment * spec.groups), spec.dtype)
     arrays = (x.reshape(-1, spec.groups), dy.reshape(-1, spec.groups))
-    run_numba(_backward_weight_kernel, spec.flops, *arrays, partial, out, x_line, x_off, spec.out_per_group)
+    run_split(_backward_weight_kernel, spec.flops, blocks, *arrays, partial, out, x_line, x_off, spec.out_per_group)
     dw = partial.reshape(blocks, rows, segment, spec.groups).sum(axis=(0, 2))
     return dw.reshape(spec.taps, spec.in_per_group, spec.out_per_group, spec.groups)
 
 
 if numba is not None:
-    from numba import njit, prange
+    from numba import njit
 
     @njit(cache=True)
     def _accumulate(o, a, a_base, a_rows, b, b_base, b_rows, count, init=False):
@@ -278,21 +280,21 @@ if numba is not None:
                 o[c] += a0[c] * b0[c]
             k += 1
 
-    @njit(cache=True, parallel=True)
-    def _forward_kernel(x, w, y, out, x_line, x_off, w_rows, batch, segment):
+    @njit(cache=True, nogil=True)
+    def _forward_kernel(start, stop, x, w, y, out, x_line, x_off, w_rows, batch, segment):
         """Segment of output line ``(og, n, od, oh)``: ``sum_k x[line start + x_off[k] + ow] * w[w_rows[k] + og]``."""
         (OD, OH, OW), G = out, y.shape[1]
         segments = -(-OW // segment)
         y_flat = y.reshape(-1)
-        for job in prange(y.shape[0] // OW * segments):
+        for job in range(start, stop):
             line, ow = job // segments, job % segments * segment
             og, n = line // (OH * OD * batch), line // (OH * OD) % batch
             start = n * x_line[0] + line // OH % OD * x_line[1] + line % OH * x_line[2] + ow
             o = y_flat[(line * OW + ow) * G :][: min(segment, OW - ow) * G]
             _accumulate(o, x, start, x_off, w, og, w_rows, x_off.size, True)
 
-    @njit(cache=True, parallel=True)
-    def _backward_input_kernel(dy, w, dx, phased, out, kernel, stride, dilation, counts, segment):
+    @njit(cache=True, nogil=True)
+    def _backward_input_kernel(start, stop, dy, w, dx, phased, out, kernel, stride, dilation, counts, segment):
         """Phased input line ``(cg, n, d, h)``: zeroed, then for each tap ``tw`` and output
         segment, ``dy`` segments of the output lines it reaches times their kernel rows."""
         D, H, phases, Wq = phased  # (one tuple per statement: numba's parfor pass trips on nested unpacking)
@@ -301,7 +303,7 @@ if numba is not None:
         batch, in_per_group, out_per_group = counts
         G = dx.shape[1]
         dx_flat = dx.reshape(-1)
-        for line in prange(dx.shape[0] // (phases * Wq)):
+        for line in range(start, stop):
             cg, n, d, h = line // (H * D * batch), line // (H * D) % batch, line // H % D, line % H
             dx_flat[line * phases * Wq * G : (line + 1) * phases * Wq * G] = 0
             dy_rows = np.empty(KD * KH * out_per_group, np.int64)  # (td, th, og) that reach this line
@@ -325,8 +327,8 @@ if numba is not None:
                     o = dx_flat[(first + ow) * G :][: min(segment, OW - ow) * G]
                     _accumulate(o, dy, ow, dy_rows, w, tw * in_per_group * out_per_group, w_rows, count)
 
-    @njit(cache=True, parallel=True)
-    def _backward_weight_kernel(x, dy, partial, out, x_line, x_off, out_per_group):
+    @njit(cache=True, nogil=True)
+    def _backward_weight_kernel(start, stop, x, dy, partial, out, x_line, x_off, out_per_group):
         """``partial[b, (k, og)]``: per segment position, ``sum x[... + x_off[k]] * dy[og, ...]``
         over the segments of block ``b`` of output lines (a fixed share, so the sum over blocks does
         not depend on the number of threads)."""
@@ -334,7 +336,7 @@ if numba is not None:
         segment = partial.shape[2] // G
         lines, full, tail = dy.shape[0] // (out_per_group * OW), OW // segment, OW % segment
         plane = lines * OW  # dy rows per og
-        for b in prange(blocks):
+        for b in range(start, stop):
             first, stop = b * lines // blocks, (b + 1) * lines // blocks
             per_line = full + (tail > 0)
             x_rows = np.empty((stop - first) * per_line, np.int64)  # segment starts: full ones, then tails

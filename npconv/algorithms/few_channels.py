@@ -12,8 +12,8 @@ registers for all ``K`` terms, each term costing one load of ``LANES`` weights, 
 broadcasts and ``PIXELS * LANES`` fused multiply-adds (no store until the sum is complete).  The
 kernels are straight-line code generated for their block size (:func:`_kernel_source`): Numba
 leaves LLVM's superword vectorizer (which turns the scalar sums into vector registers) off, so it
-is switched on while they compile (:func:`_compile`).  Parallel over output lines (Numba's
-threads; one thread for small convolutions, see :func:`~npconv._threads.run_numba`).
+is switched on while they compile (:func:`_compile`).  Parallel over output lines, in contiguous
+shares on Python threads (:func:`~npconv._threads.run_split`; one thread for small convolutions).
 
 Deterministic: each output's ``K`` terms are added in order of ``k`` by fused multiply-adds (one
 rounding per term, no reassociation), whatever the thread count.  NaN/Inf stay local.
@@ -37,7 +37,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._spec import ConvSpec
-from .._threads import numba_threads, run_numba
+from .._threads import numba_threads, run_split
 from . import gemm
 from ._common import dims_3d
 
@@ -84,7 +84,8 @@ def forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
     offsets, steps = _layout(spec)
     shape = np.array([*out, spec.groups, spec.in_per_group, spec.out_per_group], np.int64)
     arrays = (np.ascontiguousarray(xp).reshape(-1), np.ascontiguousarray(w).reshape(-1), y.reshape(-1))
-    run_numba(_compile(lanes, pixels), spec.flops, *arrays, offsets, steps, shape, spec.dtype.type(0))
+    lines = y.size // (out[2] * spec.out_channels) if y.size else 0  # output lines (n, od, oh)
+    run_split(_compile(lanes, pixels), spec.flops, lines, *arrays, offsets, steps, shape, spec.dtype.type(0))
     return y
 
 
@@ -133,10 +134,10 @@ def _kernel_source(lanes: int, pixels: int) -> str:
         return [indent + line for line in lines]
 
     head = f"""
-def kernel(x, w, y, offsets, steps, shape, zero):
+def kernel(start, stop, x, w, y, offsets, steps, shape, zero):
     OD, OH, OW, groups, in_per_group, out_per_group = shape[0], shape[1], shape[2], shape[3], shape[4], shape[5]
     terms, channels, step = offsets.size, groups * out_per_group, steps[3]
-    for line in prange(y.size // (OW * channels)):
+    for line in range(start, stop):
         n, od, oh = line // (OD * OH), line // OH % OD, line % OH
         x_line = n * steps[0] + od * steps[1] + oh * steps[2]
         for g in range(groups):
@@ -175,11 +176,12 @@ def _compile(lanes: int, pixels: int):
     function of this file alone, whose changes invalidate the cache."""
     name = f"_kernel_{lanes}x{pixels}"
     source = _kernel_source(lanes, pixels).replace("def kernel(", f"def {name}(")
-    namespace = {"prange": numba.prange}
+    namespace = {}
     exec(compile(source, __file__, "exec"), namespace)
     namespace[name].__module__ = __name__
     signatures = [
-        f"void({t}[::1], {t}[::1], {t}[::1], int64[::1], int64[::1], int64[::1], {t})" for t in ("float32", "float64")
+        f"void(int64, int64, {t}[::1], {t}[::1], {t}[::1], int64[::1], int64[::1], int64[::1], {t})"
+        for t in ("float32", "float64")
     ]
     with _superword_vectorization():
-        return numba.njit(signatures, parallel=True, fastmath={"contract"}, cache=True)(namespace[name])
+        return numba.njit(signatures, nogil=True, fastmath={"contract"}, cache=True)(namespace[name])
