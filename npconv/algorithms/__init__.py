@@ -98,7 +98,7 @@ def get(name: str) -> Algorithm:
 CALIBRATION = {
     "forward": {"direct": 0.95, "gemm": 0.95, "winograd": 1.05, "winograd_2x2": 1.15, "fft": 1.6, "depthwise": 1.55, "few_channels": 1.0},
     "backward_input": {"direct": 0.75, "gemm": 0.75, "winograd": 1.05, "winograd_2x2": 1.2, "fft": 1.6, "depthwise": 1.55, "few_channels": 0.75},
-    "backward_weight": {"direct": 1.15, "gemm": 1.15, "winograd": 1.1, "winograd_2x2": 1.1, "fft": 2.05, "depthwise": 2.05, "few_channels": 1.15},
+    "backward_weight": {"direct": 1.15, "gemm": 1.15, "winograd": 0.98, "winograd_2x2": 1.1, "fft": 2.05, "depthwise": 2.05, "few_channels": 1.15},
 }
 
 
