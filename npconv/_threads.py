@@ -56,6 +56,8 @@ def run_split(kernel, flops: float, pieces: int, *args) -> None:
     sleep on a lock, unlike OpenMP's or OpenBLAS's workers, which spin for a while after each
     parallel region: two spinning pools on two cores slowed every BLAS call between these kernels
     (a training step of the seeds' CNN ran at 2/3 of its speed with a ``prange`` kernel in it).
+    The converse remains: right after a multi-threaded BLAS call, OpenBLAS's spinning worker
+    competes with the second share, so kernels that run between BLAS products stay serial.
     """
     global _pool
     threads = max(1, min(numba_threads(flops), pieces))

@@ -18,9 +18,10 @@ shares on Python threads (:func:`~npconv._threads.run_split`; one thread for sma
 Deterministic: each output's ``K`` terms are added in order of ``k`` by fused multiply-adds (one
 rounding per term, no reassociation), whatever the thread count.  NaN/Inf stay local.
 
-Measured (float32, 2 threads, 2-core Zen 4 AVX-512, ms): 64x28x28x1 -> 32 3x3 pad 1, 0.33
-(``gemm`` 0.88, PyTorch 0.32-0.5); 8x224x224x3 -> 64 7x7 stride 2 pad 3, 14-18 (``gemm`` 19-21);
-8 groups of 16 channels, 2.5-4.7 (``winograd`` 2.4-2.5).  The sums run at 45-65 GMAC/s on two
+Measured (float32, 2 threads, 2-core Zen 4 AVX-512, ms, ``npconv bench``: each call after a pause):
+64x28x28x1 -> 32 3x3 pad 1, 0.73 (``gemm`` 0.95, PyTorch 0.39; back to back: 0.40, the kernel alone
+0.33 on two threads, 0.52 on one); 8x224x224x3 -> 64 7x7 stride 2 pad 3, 16.3 (``gemm`` 22.8); 8
+groups of 16 channels, 5.9 (``winograd`` 2.4).  The sums run at 45-65 GMAC/s on two
 threads (the 16-channel blocks: 25-46, unevenly between runs), so ``gemm`` and ``winograd`` take
 over as ``K`` and ``C_g`` grow.  Eligible: float32/float64 with ``numba`` installed, ``O_g`` a
 multiple of 16, any rank, stride, dilation and groups; without numba ``gemm`` is the pure-NumPy path

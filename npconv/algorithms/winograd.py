@@ -25,7 +25,10 @@ bounded size so the working set stays small.  The tile transforms run one of two
   over the vector of channels (``_rows``; tests check each against its generated matrix).  The
   input side reads the unpadded input and treats the zero padding as implicit (no padded copy;
   the input gradient likewise comes straight from the unpadded ``dy``), the output side writes
-  the cropped result.  Serial: Numba's threads next to OpenBLAS's spinning ones ran 2-10x slower.
+  the cropped result.  Serial: each block's transforms run between its BLAS products, and OpenBLAS's
+  worker keeps spinning on the second core for a while after each product, so a second thread of
+  ours only competed with it (Numba's OpenMP threads: 2-10x slower; Python threads, each share
+  halved: no faster in all, 8x56x56x64 -> 64 8.0-8.9 ms against 7.8-8.3 serial).
 * NumPy (always there): GEMMs with the Kronecker products ``B^T (x) B^T`` and ``A^T (x) A^T`` on
   tiles gathered in-tile-position first, from the padded input.
 
