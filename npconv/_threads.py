@@ -10,7 +10,7 @@ tiles from the core count, so on a one-core machine its results may differ in th
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 
 def available_cores() -> int:
@@ -65,6 +65,9 @@ def run_split(kernel, flops: float, pieces: int, *args) -> None:
     if threads > 1 and _pool is None:
         _pool = ThreadPoolExecutor(available_cores(), thread_name_prefix="npconv")
     others = [_pool.submit(kernel, bounds[i], bounds[i + 1], *args) for i in range(1, threads)]
-    kernel(bounds[0], bounds[1], *args)
+    try:
+        kernel(bounds[0], bounds[1], *args)
+    finally:
+        wait(others)  # no share outlives the call, even when the caller's own share fails
     for share in others:
         share.result()

@@ -18,9 +18,9 @@ these multiply-adds of contiguous vectors run at the speed of the caches instead
 * Numba (when ``numba`` imports; ``USE_NUMBA`` switches it): see "Numba path" below.  Runs of
   ``S * G`` contiguous elements (a segment of ``S`` positions), products added three at a time,
   ``o = ((o + a0*b0) + a1*b1) + a2*b2``, so the accumulator is loaded and stored once per three
-  terms.  Parallel (:func:`~npconv._threads.run_split`) over output lines (forward), input lines (``dx``: each collects the output
-  lines that reach it, so no two threads write the same element) and fixed blocks of output lines
-  (``dw``: partial sums, then added in block order).
+  terms.  Parallel (:func:`~npconv._threads.run_split`) over output lines (forward), input lines
+  (``dx``: each collects the output lines that reach it, so no two threads write the same element)
+  and fixed blocks of output lines (``dw``: partial sums, then added in block order).
 
 Deterministic: no fast-math, and every sum has an order fixed by the shapes, never by the thread
 count.  The forward adds in the same order on both paths (same bits up to the sign of a zero);
@@ -159,7 +159,6 @@ def _numpy_backward_weight(x, dy, spec):
 SEGMENT = 1024  # elements (positions x channels) per multiply-add, at least one position
 
 
-
 def _segment(spec: ConvSpec) -> int:
     return min(spec.out_spatial[-1], max(1, SEGMENT // spec.groups))
 
@@ -289,15 +288,15 @@ if numba is not None:
         for job in range(start, stop):
             line, ow = job // segments, job % segments * segment
             og, n = line // (OH * OD * batch), line // (OH * OD) % batch
-            start = n * x_line[0] + line // OH % OD * x_line[1] + line % OH * x_line[2] + ow
+            x_start = n * x_line[0] + line // OH % OD * x_line[1] + line % OH * x_line[2] + ow
             o = y_flat[(line * OW + ow) * G :][: min(segment, OW - ow) * G]
-            _accumulate(o, x, start, x_off, w, og, w_rows, x_off.size, True)
+            _accumulate(o, x, x_start, x_off, w, og, w_rows, x_off.size, True)
 
     @njit(cache=True, nogil=True)
     def _backward_input_kernel(start, stop, dy, w, dx, phased, out, kernel, stride, dilation, counts, segment):
         """Phased input line ``(cg, n, d, h)``: zeroed, then for each tap ``tw`` and output
         segment, ``dy`` segments of the output lines it reaches times their kernel rows."""
-        D, H, phases, Wq = phased  # (one tuple per statement: numba's parfor pass trips on nested unpacking)
+        D, H, phases, Wq = phased
         OD, OH, OW = out
         KD, KH, KW = kernel
         batch, in_per_group, out_per_group = counts

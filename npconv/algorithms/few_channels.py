@@ -31,7 +31,6 @@ for these shapes.  Forward only: the two gradients are ``gemm``'s (estimated 1% 
 
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -64,7 +63,6 @@ def _block(spec: ConvSpec) -> tuple[int, int]:
     """``(LANES, PIXELS)``: 32 channels by 2 pixels, or 16 by 4 when ``O_g`` is an odd multiple of 16
     (8 float32 AVX-512 registers of sums either way, enough to hide the multiply-add latency)."""
     return (32, 2) if spec.out_per_group % 32 == 0 else (16, 4)
-
 
 
 def _layout(spec: ConvSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -118,8 +116,9 @@ def workspace_bytes(spec: ConvSpec, direction: str = "forward") -> int:
 
 def _kernel_source(lanes: int, pixels: int) -> str:
     """Source of the kernel for blocks of ``lanes`` channels by ``pixels`` pixels (and a one-pixel
-    tail per line).  Arguments: flat ``x``, ``w`` ``(G, K, O_g)`` and ``y``; ``offsets`` and
-    ``steps`` of :func:`_layout`; ``shape`` = ``(OD, OH, OW, G, C_g, O_g)``; ``zero`` of the dtype."""
+    tail per line), over output lines ``start <= line < stop``.  Arguments: those bounds; flat ``x``,
+    ``w`` ``(G, K, O_g)`` and ``y``; ``offsets`` and ``steps`` of :func:`_layout`; ``shape`` =
+    ``(OD, OH, OW, G, C_g, O_g)``; ``zero`` of the dtype."""
 
     def block(count: int, indent: str) -> list[str]:
         sums = [[f"s{p}_{lane}" for lane in range(lanes)] for p in range(count)]
