@@ -20,7 +20,7 @@ import math
 import numpy as np
 from scipy import special
 
-from .autograd import Tensor, as_tensor, record
+from .autograd import Tensor, as_tensor, record, relu_node
 
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
@@ -36,19 +36,12 @@ def linear(x):
     return as_tensor(x)
 
 
-def _relu(x: Tensor, y: np.ndarray) -> Tensor:
-    """The plain relu node ``y = max(x, 0)``; its output remembers ``x`` (``relu_input``)."""
-    out = record(y, (x,), lambda g: (g * (y > 0),))  # 6x faster than np.where(y > 0, g, 0)
-    out.relu_input = x
-    return out
-
-
 def relu(x, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0):
     """``max(x, 0)``; Keras' general form: ``negative_slope * (x - threshold)`` below ``threshold``,
     ``x`` above, clipped at ``max_value``."""
     x = as_tensor(x)
     if negative_slope == 0.0 and max_value is None and threshold == 0.0:
-        return _relu(x, np.maximum(x.data, 0))
+        return relu_node(x, np.maximum(x.data, 0))
     below = x.data < threshold
     y = np.where(below, negative_slope * (x.data - threshold), x.data).astype(x.dtype, copy=False)
     slope = np.where(below, negative_slope, 1.0).astype(x.dtype)
@@ -194,7 +187,7 @@ def apply_in_place(activation, x: Tensor) -> Tensor:
     convolution's or matmul's output): relu then overwrites ``x.data`` instead of allocating."""
     if activation is not relu:
         return activation(x)
-    return _relu(x, np.maximum(x.data, 0, out=x.data))
+    return relu_node(x, np.maximum(x.data, 0, out=x.data))
 
 
 def get(identifier):

@@ -314,11 +314,23 @@ def where_mask(x, mask: np.ndarray, scale: float = 1.0) -> Tensor:
 # --------------------------------------------------------------------------- convolutions
 
 
-def conv(x, kernel, bias=None, **conv_params) -> Tensor:
+def relu_node(x: Tensor, y: np.ndarray) -> Tensor:
+    """The node ``y = max(x, 0)`` for an already computed ``y``; it remembers ``x`` (``relu_input``),
+    so that a max pooling of it can route its gradient straight to ``x``."""
+    out = record(y, (x,), lambda g: (g * (y > 0),))  # 6x faster than np.where(y > 0, g, 0)
+    out.relu_input = x
+    return out
+
+
+def conv(x, kernel, bias=None, activation=None, **conv_params) -> Tensor:
     """:func:`npconv.conv` (plus ``bias``) with its vjps: ``conv_backprop_input`` and
-    ``conv_backprop_filter``, each computed only when that operand needs a gradient."""
+    ``conv_backprop_filter``, each computed only when that operand needs a gradient.
+
+    ``activation="relu"`` fuses the relu into the convolution's output pass and returns the relu's
+    node (:func:`relu_node`) over the convolution's: the latter shares the relu'd array as its
+    ``data``, which no vjp reads (a convolution's vjps read only its inputs)."""
     x, kernel = as_tensor(x), as_tensor(kernel)
-    y = ops.conv(x.data, kernel.data, bias=None if bias is None else bias.data, **conv_params)
+    y = ops.conv(x.data, kernel.data, bias=None if bias is None else bias.data, activation=activation, **conv_params)
     parents = (x, kernel) if bias is None else (x, kernel, bias)
 
     def vjp(g):
@@ -328,7 +340,8 @@ def conv(x, kernel, bias=None, **conv_params) -> Tensor:
             return dx, dk
         return dx, dk, _channel_sum(g, conv_params.get("data_format", "channels_last"))
 
-    return record(y, parents, vjp)
+    node = record(y, parents, vjp)
+    return node if activation in (None, "linear") else relu_node(node, y)
 
 
 def conv_transpose(

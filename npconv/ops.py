@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from . import _epilogue
 from ._spec import (
     ConvSpec,
     _explicit_padding,
@@ -136,6 +137,7 @@ def conv(
     data_format="channels_last",
     kernel_format=None,
     bias=None,
+    activation=None,
     padding_mode="zeros",
     pad_value=0.0,
     flip=False,
@@ -159,6 +161,8 @@ def conv(
         after), ``"full"``, ``"causal"`` (1-D), an int, one int per dim, or ``(before, after)`` pairs.
     groups : grouped convolution; ``groups == C`` is depthwise.
     bias : ``(out_channels,)`` or None.
+    activation : None (``"linear"``) or ``"relu"``: applied to ``conv + bias`` in the same pass over
+        the output (fused, like oneDNN's post-ops), instead of one more pass per operation.
     padding_mode : ``"zeros"``, ``"constant"`` (``pad_value``), ``"reflect"``, ``"replicate"``,
         ``"circular"``, ``"symmetric"`` — NumPy's ``np.pad`` meanings.
     flip : True computes true convolution (kernel rotated 180 degrees), as ``scipy.signal``.
@@ -195,11 +199,11 @@ def conv(
         flip=flip,
         algorithm=algorithm,
     )
+    activation = _epilogue.check_activation(activation)
     spec, algorithm = _plan(x.shape, w.shape, (x.dtype, w.dtype), conv_params, "conv")
     bias = _bias_array(bias, spec.out_channels, spec.dtype)
     y = run(spec, algorithm, "forward", _channels_last(x, spec), _internal_kernel(w, spec))
-    if bias is not None:
-        y += bias
+    _epilogue.apply(y, bias, activation)
     return _user_output(y, spec)
 
 

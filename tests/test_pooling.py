@@ -57,3 +57,15 @@ def test_numba_max_pool_nan_stays_in_its_window(monkeypatch):
     assert np.isnan(y_nb[0, 0, 0, 0]) and np.isfinite(np.delete(y_nb.ravel(), 0)).all()
     np.testing.assert_array_equal(dx_nb, dx_np)
     assert dx_nb[0, :2, :2, 0].sum() == 0  # a NaN window sends no gradient
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_inference_max_pool_equals_numpy(seed, monkeypatch):
+    """Without a gradient to record, the Numba path computes only the maxima (on the npconv threads)."""
+    rng = np.random.default_rng(100 + seed)
+    x, layer = random_case(rng)
+    x.ravel()[rng.random(x.size) < 0.05] = np.nan  # NaN wins its window, and stays there
+    monkeypatch.setattr(pooling, "USE_NUMBA", False)
+    expected = layer(x)
+    monkeypatch.setattr(pooling, "USE_NUMBA", True)
+    np.testing.assert_array_equal(layer(x), expected)

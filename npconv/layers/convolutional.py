@@ -75,6 +75,16 @@ class _ConvBase(Layer):
             kernel_format=_args.SPATIAL_FIRST_KERNEL[self.rank],
         )
 
+    def _fused_activation(self) -> str | None:
+        """``"relu"`` when ``ag.conv`` can apply this layer's activation in its output pass, else None."""
+        return "relu" if self.activation is activations.relu else None
+
+    def _conv(self, inputs, kernel, bias, **conv_params):
+        """``activation(conv(inputs, kernel) + bias)``: fused into the convolution when it can be."""
+        fused = self._fused_activation()
+        y = ag.conv(inputs, kernel, bias, activation=fused, **conv_params)
+        return y if fused else activations.apply_in_place(self.activation, y)
+
     def _bias(self, channels: int):
         return self.add_weight("bias", (channels,), self.bias_initializer) if self.use_bias else None
 
@@ -118,8 +128,7 @@ class BaseConv(_ConvBase):
         self.bias = self._bias(self.filters)
 
     def call(self, inputs, training=None):
-        y = ag.conv(inputs, self.kernel, self.bias, groups=self.groups, **self._conv_params())
-        return activations.apply_in_place(self.activation, y)
+        return self._conv(inputs, self.kernel, self.bias, groups=self.groups, **self._conv_params())
 
     def get_config(self):
         return {
@@ -221,11 +230,9 @@ class BaseDepthwiseConv(_ConvBase):
         shape = (*self.kernel_size, channels, self.depth_multiplier)
         return self.add_weight(name, shape, self.depthwise_initializer)
 
-    def _depthwise(self, x, kernel, bias=None):
-        """``conv`` with ``groups = channels`` and the kernel viewed as ``(*k, 1, channels * m)``."""
-        channels = kernel.shape[-2]
-        grouped = kernel.reshape(*self.kernel_size, 1, channels * self.depth_multiplier)
-        return ag.conv(x, grouped, bias, groups=channels, **self._conv_params())
+    def _grouped(self, kernel):
+        """The depthwise kernel viewed as ``(*k, 1, channels * m)``, for ``conv`` with ``groups = channels``."""
+        return kernel.reshape(*self.kernel_size, 1, kernel.shape[-2] * self.depth_multiplier)
 
     def build(self, input_shape):
         channels = self._in_channels(input_shape)
@@ -233,7 +240,8 @@ class BaseDepthwiseConv(_ConvBase):
         self.bias = self._bias(channels * self.depth_multiplier)
 
     def call(self, inputs, training=None):
-        return activations.apply_in_place(self.activation, self._depthwise(inputs, self.kernel, self.bias))
+        groups = self.kernel.shape[-2]
+        return self._conv(inputs, self._grouped(self.kernel), self.bias, groups=groups, **self._conv_params())
 
     def get_config(self):
         return {
@@ -272,15 +280,10 @@ class BaseSeparableConv(BaseDepthwiseConv):
         self.bias = self._bias(self.filters)
 
     def call(self, inputs, training=None):
-        depthwise = self._depthwise(inputs, self.depthwise_kernel)
-        pointwise = ag.conv(
-            depthwise,
-            self.pointwise_kernel,
-            self.bias,
-            data_format=self.data_format,
-            kernel_format=_args.SPATIAL_FIRST_KERNEL[self.rank],
-        )
-        return activations.apply_in_place(self.activation, pointwise)
+        groups = self.depthwise_kernel.shape[-2]
+        depthwise = ag.conv(inputs, self._grouped(self.depthwise_kernel), groups=groups, **self._conv_params())
+        pointwise_format = _args.SPATIAL_FIRST_KERNEL[self.rank]
+        return self._conv(depthwise, self.pointwise_kernel, self.bias, data_format=self.data_format, kernel_format=pointwise_format)
 
     def get_config(self):
         return {

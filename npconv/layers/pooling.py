@@ -25,7 +25,8 @@ import itertools
 import numpy as np
 
 from .._spec import output_size, resolve_padding
-from ..autograd import Tensor, record
+from .._threads import run_split
+from ..autograd import Tensor, grad_enabled, record
 from . import _args
 from .base import Layer
 
@@ -131,15 +132,21 @@ def _numba_max_pool(x: Tensor, parent: Tensor, pool_size, strides, out_spatial, 
     pass writing ``dx`` (masked by ``y > 0`` there when the input is a relu's output).
     The NumPy path needs a handful of passes per tap over strided views whose contiguous runs are only
     ``C`` numbers long (measured, 2x2 pooling of 64x28x28x32 float32: forward + gradient 1.3 ms
-    here, 5 ms in NumPy).  The kernels run on one thread on purpose: parallel ones were 2x faster
-    alone, but in a training loop Numba's threads and OpenBLAS's spinning ones took turns slowing
-    each other (training throughput of the seeds' CNN 0.70x -> 0.35x PyTorch's)."""
+    here, 5 ms in NumPy).  The training kernels run on one thread on purpose: parallel (OpenMP) ones
+    were 2x faster alone, but in a training loop Numba's threads and OpenBLAS's spinning ones took
+    turns slowing each other (training throughput of the seeds' CNN 0.70x -> 0.35x PyTorch's).
+    Inference (no gradient to record) skips the winners and runs in shares on the npconv threads
+    (:func:`~npconv._threads.run_split`): 256x28x28x32, 4.3 -> 1.4 ms."""
     data = x.data
     lead = (1,) * (3 - len(pool_size))  # kernels take 3 spatial dims
     as_3d = lambda shape: (shape[0], *lead, *shape[1:-1], shape[-1])  # noqa: E731
     y = np.empty((data.shape[0], *out_spatial, data.shape[-1]), data.dtype)
-    winner = np.empty(y.shape, np.uint8)
     pool_3d, strides_3d = lead + tuple(pool_size), lead + tuple(strides)
+    if not (grad_enabled() and parent.requires_grad):  # inference: the maxima alone, on the npconv threads
+        lines = y.size // (y.shape[-2] * y.shape[-1]) if y.size else 0
+        run_split(_max_pool_values_kernel, data.size, lines, data.reshape(as_3d(data.shape)), pool_3d, strides_3d, y.reshape(as_3d(y.shape)))
+        return Tensor(y)
+    winner = np.empty(y.shape, np.uint8)
     _max_pool_kernel(data.reshape(as_3d(data.shape)), pool_3d, strides_3d, y.reshape(as_3d(y.shape)), winner.reshape(as_3d(y.shape)))
 
     def vjp(g):
@@ -189,6 +196,30 @@ if numba is not None:
                 for ch in range(best.size):
                     if best[ch] != best[ch]:
                         won[ch] = NO_WINNER
+
+    @numba.njit(nogil=True, cache=True)
+    def _max_pool_values_kernel(start, stop, x, pool, strides, y):
+        """Output lines ``start:stop`` of ``y``: each window's maximum (NaN if it holds one), tap by tap
+        over whole output lines (the inner loops run over ``C`` contiguous numbers)."""
+        lines = y.reshape(-1, y.shape[3], y.shape[4])
+        for line in range(start, stop):
+            n, d0, h0 = _line_origin(line, y.shape, strides)
+            best = lines[line]
+            first = True
+            for a in range(pool[0]):
+                for b in range(pool[1]):
+                    row = x[n, d0 + a, h0 + b]
+                    for c in range(pool[2]):
+                        for ow in range(best.shape[0]):
+                            values, top = row[ow * strides[2] + c], best[ow]
+                            if first:
+                                top[:] = values
+                            else:
+                                for ch in range(top.size):
+                                    v = values[ch]
+                                    if v > top[ch] or v != v:
+                                        top[ch] = v
+                        first = False
 
     @numba.njit(cache=True)
     def _max_pool_gradient_kernel(g, y, relu, winner, pool, strides, dx):
