@@ -292,6 +292,8 @@ def _block_array(buffer: np.ndarray, positions: int, tiles: int, channels: int, 
 
 def _by_group(block: np.ndarray, groups: int) -> np.ndarray:
     """``(positions, T, G * c)`` -> the view ``(positions, G, T, c)`` that the per-group GEMMs take."""
+    if groups == 1:
+        return block[:, None]  # a plain view: as_strided's Python overhead, 16 calls per block, is not free
     positions, tiles, channels = block.shape
     return np.lib.stride_tricks.as_strided(
         block,

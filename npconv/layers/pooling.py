@@ -142,12 +142,13 @@ def _numba_max_pool(x: Tensor, parent: Tensor, pool_size, strides, out_spatial, 
     as_3d = lambda shape: (shape[0], *lead, *shape[1:-1], shape[-1])  # noqa: E731
     y = np.empty((data.shape[0], *out_spatial, data.shape[-1]), data.dtype)
     pool_3d, strides_3d = lead + tuple(pool_size), lead + tuple(strides)
-    if not (grad_enabled() and parent.requires_grad):  # inference: the maxima alone, on the npconv threads
-        lines = y.size // (y.shape[-2] * y.shape[-1]) if y.size else 0
-        run_split(_max_pool_values_kernel, data.size, lines, data.reshape(as_3d(data.shape)), pool_3d, strides_3d, y.reshape(as_3d(y.shape)))
+    record_winners = grad_enabled() and parent.requires_grad  # inference needs the maxima alone
+    winner = np.empty(y.shape if record_winners else (0,) * y.ndim, np.uint8)
+    lines = y.size // (y.shape[-2] * y.shape[-1]) if y.size else 0  # output lines (n, od, oh)
+    x_3d, y_3d, winner_lines = data.reshape(as_3d(data.shape)), y.reshape(as_3d(y.shape)), winner.reshape(-1, *y.shape[-2:])
+    run_split(_max_pool_kernel, data.size, lines, x_3d, pool_3d, strides_3d, y_3d, winner_lines, record_winners)
+    if not record_winners:
         return Tensor(y)
-    winner = np.empty(y.shape, np.uint8)
-    _max_pool_kernel(data.reshape(as_3d(data.shape)), pool_3d, strides_3d, y.reshape(as_3d(y.shape)), winner.reshape(as_3d(y.shape)))
 
     def vjp(g):
         dx = (np.empty if tiled else np.zeros)(data.shape, g.dtype)
@@ -170,56 +171,44 @@ if numba is not None:
         OD, OH = shape[1], shape[2]
         return line // (OD * OH), line // OH % OD * strides[0], line % OH * strides[1]
 
-    @numba.njit(cache=True)
-    def _max_pool_kernel(x, pool, strides, y, winner):
-        """``y``: the maximum of each window (NaN if it holds one); ``winner``: its first maximal tap
-        in C order (``NO_WINNER`` for NaN), as TensorFlow routes the gradient."""
-        best_lines, won_lines = y.reshape(-1, y.shape[3], y.shape[4]), winner.reshape(-1, y.shape[3], y.shape[4])
-        for line in range(best_lines.shape[0]):
-            n, d0, h0 = _line_origin(line, y.shape, strides)
-            for ow in range(best_lines.shape[1]):
-                best, won, w0 = best_lines[line, ow], won_lines[line, ow], ow * strides[2]
-                tap = 0
-                for a in range(pool[0]):
-                    for b in range(pool[1]):
-                        for c in range(pool[2]):
-                            row = x[n, d0 + a, h0 + b, w0 + c]
-                            if tap == 0:
-                                for ch in range(best.size):
-                                    best[ch], won[ch] = row[ch], 0
-                            else:
-                                for ch in range(best.size):
-                                    v = row[ch]
-                                    if v > best[ch] or (v != v and best[ch] == best[ch]):
-                                        best[ch], won[ch] = v, tap
-                            tap += 1
-                for ch in range(best.size):
-                    if best[ch] != best[ch]:
-                        won[ch] = NO_WINNER
-
     @numba.njit(nogil=True, cache=True)
-    def _max_pool_values_kernel(start, stop, x, pool, strides, y):
-        """Output lines ``start:stop`` of ``y``: each window's maximum (NaN if it holds one), tap by tap
-        over whole output lines (the inner loops run over ``C`` contiguous numbers)."""
+    def _max_pool_kernel(start, stop, x, pool, strides, y, winner, record_winners):
+        """Output lines ``start:stop`` of ``y``: the maximum of each window (NaN if it holds one), tap
+        by tap over whole lines (the inner loops run over ``C`` contiguous numbers); with
+        ``record_winners``, ``winner`` ``(lines, OW, C)``: each window's first maximal tap in C order
+        (``NO_WINNER`` for NaN), as TensorFlow routes the gradient."""
         lines = y.reshape(-1, y.shape[3], y.shape[4])
         for line in range(start, stop):
             n, d0, h0 = _line_origin(line, y.shape, strides)
             best = lines[line]
-            first = True
+            tap = 0
             for a in range(pool[0]):
                 for b in range(pool[1]):
                     row = x[n, d0 + a, h0 + b]
                     for c in range(pool[2]):
                         for ow in range(best.shape[0]):
                             values, top = row[ow * strides[2] + c], best[ow]
-                            if first:
+                            if tap == 0:
                                 top[:] = values
+                                if record_winners:
+                                    winner[line, ow][:] = 0
+                            elif record_winners:
+                                won = winner[line, ow]
+                                for ch in range(top.size):
+                                    v = values[ch]
+                                    if v > top[ch] or (v != v and top[ch] == top[ch]):
+                                        top[ch], won[ch] = v, tap
                             else:
                                 for ch in range(top.size):
                                     v = values[ch]
                                     if v > top[ch] or v != v:
                                         top[ch] = v
-                        first = False
+                        tap += 1
+            if record_winners:
+                for ow in range(best.shape[0]):
+                    top, won = best[ow], winner[line, ow]
+                    for ch in range(top.size):
+                        won[ch] = NO_WINNER if top[ch] != top[ch] else won[ch]
 
     @numba.njit(cache=True)
     def _max_pool_gradient_kernel(g, y, relu, winner, pool, strides, dx):
