@@ -60,18 +60,34 @@ def test_forward_matches_reference_on_random_configurations():
 
 
 @needs_numba
-def test_gradients_are_gemms():
+def test_filter_gradient_matches_reference_on_random_configurations():
+    rng = np.random.default_rng(12)
+    blocks = set()
+    for _ in range(60):
+        x, w, params = random_config(rng)
+        spec = nc.explain(x.shape, w.shape, dtype=x.dtype, **params).spec
+        blocks.add(few_channels._gradient_block(spec))
+        dy = rng.standard_normal(nc.conv(x, w, algorithm="gemm", **params).shape).astype(x.dtype)
+        got = nc.conv_backprop_filter(x, dy, w.shape, algorithm="few_channels", **params)
+        expected = nc.conv_backprop_filter(x.astype(np.float64), dy.astype(np.float64), w.shape, algorithm="direct", **params)
+        assert got.shape == w.shape and got.dtype == x.dtype
+        scale = 1.0 + np.abs(expected).max(initial=0.0)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE[x.dtype.type] * scale)
+    assert blocks == {(32, 5), (16, 10)}
+
+
+@needs_numba
+def test_input_gradient_is_gemms_and_auto_picks_the_filter_gradient():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 9, 8, 3))
     w = rng.standard_normal((3, 3, 3, 32))
     dy = rng.standard_normal((2, 9, 8, 32))
-    for function, args in ((nc.conv_backprop_input, (dy, w, x.shape)), (nc.conv_backprop_filter, (x, dy, w.shape))):
-        got = function(*args, padding="same", algorithm="few_channels")
-        np.testing.assert_array_equal(got, function(*args, padding="same", algorithm="gemm"))
-    spec = nc.explain(x.shape, w.shape, padding="same").spec
-    for direction in ("backward_input", "backward_weight"):  # auto names gemm for the gradients
-        estimates = candidates(spec, direction)
-        assert estimates["few_channels"] > estimates["gemm"]
+    got = nc.conv_backprop_input(dy, w, x.shape, padding="same", algorithm="few_channels")
+    np.testing.assert_array_equal(got, nc.conv_backprop_input(dy, w, x.shape, padding="same", algorithm="gemm"))
+    estimates = candidates(nc.explain(x.shape, w.shape, padding="same").spec, "backward_input")
+    assert estimates["few_channels"] > estimates["gemm"]  # auto names gemm for the input gradient
+    fmnist1 = nc.explain((64, 28, 28, 1), (3, 3, 1, 32), padding="same", dtype="float32").spec
+    assert _auto_choice(fmnist1, "backward_weight") == "few_channels"
 
 
 @needs_numba
@@ -81,15 +97,21 @@ def test_deterministic_and_thread_count_independent():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4, 30, 29, 3)).astype(np.float32)
     w = rng.standard_normal((5, 5, 3, 64)).astype(np.float32)
-    first = nc.conv(x, w, padding="same", algorithm="few_channels")
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        single = nc.conv(x, w, padding="same", algorithm="few_channels")
-    finally:
-        numba.set_num_threads(threads)
-    np.testing.assert_array_equal(first, single)
-    np.testing.assert_array_equal(first, nc.conv(x, w, padding="same", algorithm="few_channels"))
+    dy = rng.standard_normal((4, 30, 29, 64)).astype(np.float32)
+    runs = (
+        lambda: nc.conv(x, w, padding="same", algorithm="few_channels"),
+        lambda: nc.conv_backprop_filter(x, dy, w.shape, padding="same", algorithm="few_channels"),
+    )
+    for run in runs:
+        first = run()
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            single = run()
+        finally:
+            numba.set_num_threads(threads)
+        np.testing.assert_array_equal(first, single)
+        np.testing.assert_array_equal(first, run())
 
 
 @needs_numba
