@@ -44,36 +44,33 @@ def random_config(rng):
 
 
 @needs_numba
-def test_forward_matches_reference_on_random_configurations():
-    rng = np.random.default_rng(11)
+@pytest.mark.parametrize("direction", ["forward", "backward_weight"])
+def test_matches_reference_on_random_configurations(direction):
+    """The forward against the reference; the filter gradient ``dw`` through the adjoint identity
+    ``<dw, v> == <conv_reference(x, v), dy>`` for a random ``v``, and against ``gemm``'s."""
+    rng = np.random.default_rng(11 if direction == "forward" else 12)
+    block = few_channels._block if direction == "forward" else few_channels._gradient_block
     blocks = set()
-    for _ in range(80):
+    for _ in range(80 if direction == "forward" else 60):
         x, w, params = random_config(rng)
-        spec = nc.explain(x.shape, w.shape, dtype=x.dtype, **params).spec
-        blocks.add(few_channels._block(spec))
-        got = nc.conv(x, w, algorithm="few_channels", **params)
+        blocks.add(block(nc.explain(x.shape, w.shape, dtype=x.dtype, **params).spec))
         expected = conv_reference(x, w, **params)
-        assert got.shape == expected.shape and got.dtype == x.dtype
+        if direction == "forward":
+            got = nc.conv(x, w, algorithm="few_channels", **params)
+            assert got.dtype == x.dtype
+        else:
+            dy = rng.standard_normal(expected.shape).astype(x.dtype)
+            got = nc.conv_backprop_filter(x, dy, w.shape, algorithm="few_channels", **params)
+            assert got.dtype == x.dtype
+            wide = [a.astype(np.float64) for a in (x, dy)]
+            v = rng.standard_normal(w.shape)
+            expected = np.vdot(conv_reference(wide[0], v, **params), wide[1])
+            assert np.vdot(got.astype(np.float64), v) == pytest.approx(expected, rel=TOLERANCE[x.dtype.type], abs=1e-6)
+            got, expected = got.astype(np.float64), nc.conv_backprop_filter(*wide, w.shape, algorithm="gemm", **params)
+        assert got.shape == expected.shape
         scale = 1.0 + np.abs(expected).max(initial=0.0)
         np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE[x.dtype.type] * scale)
-    assert blocks == {(32, 2), (16, 4)}
-
-
-@needs_numba
-def test_filter_gradient_matches_reference_on_random_configurations():
-    rng = np.random.default_rng(12)
-    blocks = set()
-    for _ in range(60):
-        x, w, params = random_config(rng)
-        spec = nc.explain(x.shape, w.shape, dtype=x.dtype, **params).spec
-        blocks.add(few_channels._gradient_block(spec))
-        dy = rng.standard_normal(nc.conv(x, w, algorithm="gemm", **params).shape).astype(x.dtype)
-        got = nc.conv_backprop_filter(x, dy, w.shape, algorithm="few_channels", **params)
-        expected = nc.conv_backprop_filter(x.astype(np.float64), dy.astype(np.float64), w.shape, algorithm="direct", **params)
-        assert got.shape == w.shape and got.dtype == x.dtype
-        scale = 1.0 + np.abs(expected).max(initial=0.0)
-        np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE[x.dtype.type] * scale)
-    assert blocks == {(32, 5), (16, 10)}
+    assert blocks == ({(32, 2), (16, 4)} if direction == "forward" else {(32, 5), (16, 10)})
 
 
 @needs_numba
