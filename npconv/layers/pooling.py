@@ -132,11 +132,12 @@ def _numba_max_pool(x: Tensor, parent: Tensor, pool_size, strides, out_spatial, 
     pass writing ``dx`` (masked by ``y > 0`` there when the input is a relu's output).
     The NumPy path needs a handful of passes per tap over strided views whose contiguous runs are only
     ``C`` numbers long (measured, 2x2 pooling of 64x28x28x32 float32: forward + gradient 1.3 ms
-    here, 5 ms in NumPy).  The training kernels run on one thread on purpose: parallel (OpenMP) ones
-    were 2x faster alone, but in a training loop Numba's threads and OpenBLAS's spinning ones took
-    turns slowing each other (training throughput of the seeds' CNN 0.70x -> 0.35x PyTorch's).
-    Inference (no gradient to record) skips the winners and runs in shares on the npconv threads
-    (:func:`~npconv._threads.run_split`): 256x28x28x32, 4.3 -> 1.4 ms."""
+    here, 5 ms in NumPy).  The forward kernel runs in shares on the npconv threads
+    (:func:`~npconv._threads.run_split`, whose idle threads sleep) and records the winners only when
+    a gradient will be recorded: inference over 256x28x28x32 went 4.3 -> 1.4 ms, and a training step
+    of the seeds' CNN took the same with one share or two (18.5 against 18.7 ms).  The gradient
+    kernel is serial: parallel OpenMP ones were 2x faster alone, but in a training loop Numba's
+    spinning threads and OpenBLAS's took turns slowing each other (0.70x -> 0.35x PyTorch's)."""
     data = x.data
     lead = (1,) * (3 - len(pool_size))  # kernels take 3 spatial dims
     as_3d = lambda shape: (shape[0], *lead, *shape[1:-1], shape[-1])  # noqa: E731
