@@ -341,7 +341,7 @@ def conv(x, kernel, bias=None, activation=None, **conv_params) -> Tensor:
         return dx, dk, _channel_sum(g, conv_params.get("data_format", "channels_last"))
 
     node = record(y, parents, vjp)
-    return node if activation in (None, "linear") else relu_node(node, y)
+    return relu_node(node, y) if activation == "relu" else node
 
 
 def conv_transpose(

@@ -32,8 +32,8 @@ with blocks of terms by channels in registers along each output line (:func:`_gr
 the work items (group, term block, channel block) shared among the threads, each summing its lines
 in order (deterministic).  Measured (float32, 2 threads, ms, against ``gemm`` in the same run):
 64x28x28x1 -> 32 3x3 0.46-0.69 (0.90-1.63), 64x28x28x3 -> 32 3x3 1.25 (3.4), 8x224x224x3 -> 64 7x7
-stride 2 34 (22-25); 8 groups of 16 channels 4.8 (``winograd`` 2.6).  The input gradient is ``gemm``'s (estimated 1% dearer, so that
-``auto`` names ``gemm`` for it).
+stride 2 34 (22-25); 8 groups of 16 channels 4.8 (``winograd`` 2.6).  The input gradient is
+``gemm``'s (estimated 1% dearer, so that ``auto`` names ``gemm`` for it).
 """
 
 from __future__ import annotations
@@ -113,28 +113,35 @@ def _gradient_block(spec: ConvSpec) -> tuple[int, int]:
     return lanes, GRADIENT_TERMS[lanes]
 
 
-def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarray:
+def _gradient_work(spec: ConvSpec) -> tuple[int, int, int, int]:
+    """``(LANES, TERMS, term blocks, work items)`` of the filter gradient; an item is a (group, term
+    block, channel block) triple."""
     lanes, terms = _gradient_block(spec)
+    blocks = -(-spec.taps * spec.in_per_group // terms)
+    return lanes, terms, blocks, spec.groups * blocks * (spec.out_per_group // lanes)
+
+
+def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    lanes, terms, _, items = _gradient_work(spec)
     _, out, _, _, _ = dims_3d(spec)
     offsets, steps = _layout(spec)
     dw = np.zeros((spec.groups, offsets.size, spec.out_per_group), spec.dtype)
     shape = np.array([spec.batch, *out, spec.groups, spec.in_per_group, spec.out_per_group], np.int64)
     arrays = (np.ascontiguousarray(xp).reshape(-1), np.ascontiguousarray(dy).reshape(-1), dw.reshape(-1))
-    items = spec.groups * -(-offsets.size // terms) * (spec.out_per_group // lanes) if dy.size else 0
-    run_split(_compile(lanes, terms, spec.dtype.type, gradient=True), spec.flops, items, *arrays, offsets, steps, shape, spec.dtype.type(0))
+    kernel = _compile(lanes, terms, spec.dtype.type, gradient=True)
+    run_split(kernel, spec.flops, items if dy.size else 0, *arrays, offsets, steps, shape, spec.dtype.type(0))
     return dw.reshape(spec.groups, *spec.kernel_spatial, spec.in_per_group, spec.out_per_group)
 
 
 def cost(spec: ConvSpec, direction: str = "forward") -> float:
     """Seconds: the multiply-adds at the rate measured for the block size, shared by the threads
-    (float64 vectors hold half as many numbers), and the output's writing; for the gradients,
+    (float64 vectors hold half as many numbers), and the output's writing; the filter gradient's
+    multiply-adds over whole term blocks, at most one thread per work item; for the input gradient,
     ``gemm``'s estimate times ``GRADIENT_PREMIUM``."""
     if direction == "backward_input":
         return gemm.cost(spec, direction) * GRADIENT_PREMIUM
-    if direction == "backward_weight":  # terms padded to whole blocks; a thread per work item at most
-        lanes, terms = _gradient_block(spec)
-        blocks = -(-spec.taps * spec.in_per_group // terms)
-        items = spec.groups * blocks * (spec.out_per_group // lanes)
+    if direction == "backward_weight":
+        lanes, terms, blocks, items = _gradient_work(spec)
         macs = spec.output_positions * spec.out_channels * blocks * terms * spec.item_bytes() / 4
         return FIXED_SECONDS + macs / (GRADIENT_MACS_PER_THREAD[lanes] * min(items, numba_threads(spec.flops)))
     macs = spec.flops / 2 * spec.item_bytes() / 4
@@ -243,7 +250,7 @@ def _gradient_source(lanes: int, terms: int) -> str:
         body.append(f"if {j} < count:")
         body.append(f"    row = dw[(g * terms + k0 + {j}) * out_per_group + c0:][:{lanes}]")
         body += [f"    row[{lane}] += {sums[j][lane]}" for lane in range(lanes)]
-    offsets = "\n".join(f"        o{j} = offsets[min(k0 + {j}, terms - 1)] + g * in_per_group" for j in range(terms))
+    term_offsets = "\n".join(f"        o{j} = offsets[min(k0 + {j}, terms - 1)] + g * in_per_group" for j in range(terms))
     indent = " " * 12
     return f"""
 def kernel(start, stop, x, dy, dw, offsets, steps, shape, zero):
@@ -254,7 +261,7 @@ def kernel(start, stop, x, dy, dw, offsets, steps, shape, zero):
     for item in range(start, stop):
         g, k0 = item // (term_blocks * channel_blocks), item // channel_blocks % term_blocks * {terms}
         c0, count = item % channel_blocks * {lanes}, min({terms}, terms - k0)
-{offsets}
+{term_offsets}
         for line in range(N * OD * OH):
             n, od, oh = line // (OD * OH), line // OH % OD, line % OH
             x_line = n * steps[0] + od * steps[1] + oh * steps[2]

@@ -230,9 +230,12 @@ class BaseDepthwiseConv(_ConvBase):
         shape = (*self.kernel_size, channels, self.depth_multiplier)
         return self.add_weight(name, shape, self.depthwise_initializer)
 
-    def _grouped(self, kernel):
-        """The depthwise kernel viewed as ``(*k, 1, channels * m)``, for ``conv`` with ``groups = channels``."""
-        return kernel.reshape(*self.kernel_size, 1, kernel.shape[-2] * self.depth_multiplier)
+    def _depthwise(self, conv, x, kernel, bias=None):
+        """``conv`` (``ag.conv``, or the fused ``self._conv``) with ``groups = channels`` and the kernel
+        viewed as ``(*k, 1, channels * m)``."""
+        channels = kernel.shape[-2]
+        grouped = kernel.reshape(*self.kernel_size, 1, channels * self.depth_multiplier)
+        return conv(x, grouped, bias, groups=channels, **self._conv_params())
 
     def build(self, input_shape):
         channels = self._in_channels(input_shape)
@@ -240,8 +243,7 @@ class BaseDepthwiseConv(_ConvBase):
         self.bias = self._bias(channels * self.depth_multiplier)
 
     def call(self, inputs, training=None):
-        groups = self.kernel.shape[-2]
-        return self._conv(inputs, self._grouped(self.kernel), self.bias, groups=groups, **self._conv_params())
+        return self._depthwise(self._conv, inputs, self.kernel, self.bias)
 
     def get_config(self):
         return {
@@ -280,8 +282,7 @@ class BaseSeparableConv(BaseDepthwiseConv):
         self.bias = self._bias(self.filters)
 
     def call(self, inputs, training=None):
-        groups = self.depthwise_kernel.shape[-2]
-        depthwise = ag.conv(inputs, self._grouped(self.depthwise_kernel), groups=groups, **self._conv_params())
+        depthwise = self._depthwise(ag.conv, inputs, self.depthwise_kernel)
         pointwise_format = _args.SPATIAL_FIRST_KERNEL[self.rank]
         return self._conv(depthwise, self.pointwise_kernel, self.bias, data_format=self.data_format, kernel_format=pointwise_format)
 

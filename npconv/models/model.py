@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import callbacks as callbacks_module
-from .._allocator import retain_freed_memory
 from .. import initializers, losses, optimizers
 from .. import metrics as metrics_module
+from .._allocator import retain_freed_memory
 from ..autograd import Tensor, no_grad
 from ..layers.base import LAYER_CLASSES, InputLayer, Layer, Node, SymbolicTensor, unique_name
 from . import summary as summary_module
