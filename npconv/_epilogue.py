@@ -50,18 +50,17 @@ def apply(y: np.ndarray, bias: np.ndarray | None, activation: str) -> None:
     relu = activation == "relu"
     if (bias is None and not relu) or not y.size:
         return
-    if bias is None:
-        bias = np.zeros(y.shape[-1], y.dtype)
     if USE_NUMBA and y.flags.c_contiguous and y.dtype in (np.float32, np.float64):
         rows = y.reshape(-1, y.shape[-1])
-        bias = bias.astype(y.dtype, copy=False)
+        bias = np.zeros(y.shape[-1], y.dtype) if bias is None else bias.astype(y.dtype, copy=False)
         run_split(_bias_activation_kernel, y.size, rows.shape[0], rows, bias, relu, y.dtype.type(0))
         return
     flat = y.reshape(-1, y.shape[-1]) if y.flags.c_contiguous else y[None]
     step = max(1, CHUNK_ELEMENTS * flat.shape[0] // flat.size)
     for start in range(0, flat.shape[0], step):
         chunk = flat[start : start + step]
-        np.add(chunk, bias, out=chunk)
+        if bias is not None:  # relu alone: no pass adding zeros
+            np.add(chunk, bias, out=chunk)
         if relu:
             np.maximum(chunk, 0, out=chunk)
 
