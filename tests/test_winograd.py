@@ -171,6 +171,22 @@ def test_float32_accuracy_is_as_documented(path, algorithm):
     assert np.abs(got_dw - exact_dw).max() / np.abs(exact_dw).max() < FLOAT32_BOUNDS[algorithm]
 
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_fallback_runs_exactly_when_the_result_is_not_finite(path, algorithm, monkeypatch):
+    """The Numba output pass reports non-finite values as it writes them (the NumPy path sums the
+    result): finite results never pay for the fallback, an overflow to inf does."""
+    calls = []
+    local_forward = winograd._local_forward
+    monkeypatch.setattr(winograd, "_local_forward", lambda *args: calls.append(1) or local_forward(*args))
+    x, w = np.ones((2, 9, 10, 3), np.float32), np.ones((3, 3, 3, 4), np.float32)
+    np.testing.assert_allclose(nc.conv(x, w, padding=1, algorithm=algorithm), nc.conv(x, w, padding=1, algorithm="direct"), rtol=1e-5)
+    assert not calls
+    x[1, 4, 4, 0] = 3e38  # finite input, infinite sums around it
+    y = nc.conv(x, w, padding=1, algorithm=algorithm)
+    assert calls and np.array_equal(np.isinf(y), np.isinf(nc.conv(x, w, padding=1, algorithm="direct")))
+
+
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_nonfinite_input_falls_back_to_a_local_result(path, algorithm):

@@ -28,7 +28,12 @@ bounded size so the working set stays small.  The tile transforms run one of two
   the cropped result.  Serial: each block's transforms run between its BLAS products, and OpenBLAS's
   worker keeps spinning on the second core for a while after each product, so a second thread of
   ours only competed with it (Numba's OpenMP threads: 2-10x slower; Python threads, each share
-  halved: no faster in all, 8x56x56x64 -> 64 8.0-8.9 ms against 7.8-8.3 serial).
+  halved: no faster in all, 8x56x56x64 -> 64 8.0-8.9 ms against 7.8-8.3 serial).  Whole blocks
+  (transform, product, output) shared among two threads with BLAS set to one thread meanwhile
+  were 1.4-1.75x faster alone on 256x14x14x32 -> 64 (OpenBLAS runs these thin products on one
+  thread anyway), but slower in the seeds' CNN (training 0.80x against 0.93x PyTorch, predict
+  0.79x against 0.86x, one run): the dense layers' products leave OpenBLAS's worker spinning, and
+  waking a sleeping thread of ours costs 70-290 us on these VMs; 8x14x14x256 -> 256 was slower alone.
 * NumPy (always there): GEMMs with the Kronecker products ``B^T (x) B^T`` and ``A^T (x) A^T`` on
   tiles gathered in-tile-position first, from the padded input.
 
@@ -302,15 +307,15 @@ def _by_group(block: np.ndarray, groups: int) -> np.ndarray:
     )
 
 
-def _store_output_tiles(product: np.ndarray, plan: _Plan, block, tiles: tuple[int, ...], out: np.ndarray, numba_path: bool) -> None:
+def _store_output_tiles(product: np.ndarray, plan: _Plan, block, tiles: tuple[int, ...], out: np.ndarray, numba_path: bool) -> bool | None:
     """``Y = (A^T (x) A^T) M`` for one block's products ``(alpha^R, T, O)``, written into ``out``: on
-    the Numba path cropped to its extent, else ``out`` spans whole tiles."""
+    the Numba path cropped to its extent, and whether all it wrote is finite; else ``out`` spans
+    whole tiles, and None (not checked)."""
     batch, first = block
     rank, m, alpha = plan.rank, plan.m, plan.alpha
     if numba_path:
         tile_major = product.transpose(1, 0, 2).reshape(-1, alpha, alpha, out.shape[-1])
-        _untile_kernel(tile_major, _ROWS["at", m], m, alpha, batch.start, batch.stop, first.start, first.stop, tiles[1], out)
-        return
+        return _untile_kernel(tile_major, _ROWS["at", m], m, alpha, batch.start, batch.stop, first.start, first.stop, tiles[1], out)
     y = plan.at @ product.reshape(product.shape[0], -1)  # (m^R, T * O)
     block_tiles = (batch.stop - batch.start, first.stop - first.start, *tiles[1:])
     y = y.reshape(*[m] * rank, *block_tiles, out.shape[-1])
@@ -318,10 +323,12 @@ def _store_output_tiles(product: np.ndarray, plan: _Plan, block, tiles: tuple[in
     order = (rank, *[i for d in range(rank) for i in (rank + 1 + d, d)], 2 * rank + 1)
     target = out[batch, first.start * m : first.stop * m]
     target.reshape(block_tiles[0], *[i for t in block_tiles[1:] for i in (t, m)], -1)[...] = y.transpose(order)
+    return None
 
 
-def _winograd_forward(x: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> np.ndarray:
-    """The forward of ``spec`` on ``x``: padded, or unpadded when :func:`pads_implicitly`."""
+def _winograd_forward(x: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> tuple[np.ndarray, bool | None]:
+    """The forward of ``spec`` on ``x`` (padded, or unpadded when :func:`pads_implicitly`), and
+    whether the result is all finite (None where unchecked: the NumPy path)."""
     plan = _plan(m, spec.rank, spec.dtype)
     tiles = _tiles_per_dim(spec, m)
     positions = plan.alpha**spec.rank
@@ -333,14 +340,16 @@ def _winograd_forward(x: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> n
     largest = positions * _largest_block(spec, tiles, budget)
     products = np.empty(largest * spec.out_channels, spec.dtype)
     inputs = np.empty(largest * spec.in_channels if source.numba else 0, spec.dtype)
+    finite = True if source.numba else None
     for block in _blocks(spec, tiles, budget):
         v = source.transformed(block, inputs)
         product = _block_array(products, positions, v.shape[1], spec.out_channels, tile_major=source.numba)
         np.matmul(_by_group(v, spec.groups), u, out=_by_group(product, spec.groups))
-        _store_output_tiles(product, plan, block, tiles, out, source.numba)
+        block_finite = _store_output_tiles(product, plan, block, tiles, out, source.numba)
+        finite = finite and block_finite
     if out.shape[1:-1] != spec.out_spatial:
         out = np.ascontiguousarray(out[(slice(None), *(slice(0, o) for o in spec.out_spatial))])
-    return out
+    return out, finite
 
 
 def pads_implicitly(spec: ConvSpec) -> bool:
@@ -353,7 +362,7 @@ def _origin(spec: ConvSpec) -> tuple[int, ...]:
     return tuple(-lo for lo, _ in spec.padding) if pads_implicitly(spec) else (0,) * spec.rank
 
 
-def _input_gradient(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> np.ndarray:
+def _input_gradient(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> tuple[np.ndarray, bool | None]:
     """The input gradient as a forward of ``dy`` (:func:`~._common.backward_input_as_forward`);
     with implicit padding, of the unpadded input straight from the unpadded ``dy``."""
     if pads_implicitly(spec):
@@ -395,13 +404,16 @@ def _local_input_gradient(dy: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.n
     return _padding.pad_adjoint(dx, spec.padding, "zeros") if pads_implicitly(spec) else dx
 
 
-def _local_nonfinite(result: np.ndarray, local_algorithm, *args) -> np.ndarray:
-    """``result``, or, when it holds a NaN/Inf, ``local_algorithm(*args)``: a transform mixes a
-    whole tile, so a non-finite input would spread over its tile (``inf - inf``, ``0 * nan``).
-    One sum (a fast reduction) detects it; the rare recomputation keeps NaN/Inf local."""
-    if np.isfinite(np.add.reduce(result, axis=None)):  # also False on overflow: harmless
-        return result
-    return local_algorithm(*args)
+def _local_nonfinite(outcome: tuple[np.ndarray, bool | None], local_algorithm, *args) -> np.ndarray:
+    """The result of ``outcome = (result, finite)``, or, when it holds a NaN/Inf,
+    ``local_algorithm(*args)``: a transform mixes a whole tile, so a non-finite input would spread
+    over its tile (``inf - inf``, ``0 * nan``).  The Numba output pass reports ``finite`` as it
+    writes (a separate sum over the result cost 1 ms of the seeds' second layer's 13 per batch of
+    256); elsewhere one sum detects it.  The rare recomputation keeps NaN/Inf local."""
+    result, finite = outcome
+    if finite is None:
+        finite = np.isfinite(np.add.reduce(result, axis=None))  # also False on overflow: harmless
+    return result if finite else local_algorithm(*args)
 
 
 def eligible(spec: ConvSpec) -> bool:
@@ -587,7 +599,8 @@ if numba is not None:
     def _untile_kernel(product, kind, m, alpha, n0, n1, r0, r1, columns, out):
         """``out[n, m * row + p, m * column + q] = sum_{i, j} A^T[p, i] A^T[q, j] product[t, i, j]``
         for the block's tiles (``product`` ``(T, alpha, alpha, O)``), cropped to ``out``'s extent;
-        ``A^T`` is ``_ROWS`` number ``kind``."""
+        ``A^T`` is ``_ROWS`` number ``kind``.  Returns whether every value written is finite."""
+        nonfinite = False
         _, height, width, channels = out.shape
         half = np.empty((m, alpha, channels), out.dtype)  # half[q, i] = sum_j A^T[q, j] product[t, i, j]
         tile = np.empty((m, m, channels), out.dtype)
@@ -603,5 +616,8 @@ if numba is not None:
                         for q in range(min(m, width - c * m)):
                             source, target = tile[p, q], out[n, r * m + p, c * m + q]
                             for k in range(channels):
-                                target[k] = source[k]
+                                value = source[k]
+                                target[k] = value
+                                nonfinite |= value - value != 0  # NaN for NaN and +-inf
                     t += 1
+        return not nonfinite
