@@ -433,8 +433,7 @@ def conv_transpose(
     bias = _bias_array(bias, spec.in_channels, spec.dtype)  # the forward conv's input = our output
     x_internal = np.asarray(_channels_last(x, spec), dtype=spec.dtype)
     y = run(spec, algorithm, "backward_input", x_internal, _internal_kernel(w, spec))
-    if bias is not None:
-        y = y + bias
+    _epilogue.apply(y, bias, "linear")  # in place: y is this call's own array
     return _user_output(y, spec)
 
 

@@ -116,8 +116,9 @@ def rotated_kernel(w: np.ndarray, rank: int) -> np.ndarray:
     return np.ascontiguousarray(np.swapaxes(rotated, -1, -2))
 
 
-def backward_input_as_forward(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, forward) -> np.ndarray:
-    """Gradient w.r.t. the padded input of a stride-1 correlation, run by ``forward``.
+def backward_input_as_forward(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, forward):
+    """Gradient w.r.t. the padded input of a stride-1 correlation, run by ``forward`` (whatever
+    ``forward`` returns: Winograd's also says whether the result is finite).
 
     Input position ``p = o + t * d`` receives ``dy[o] @ w[t].T``, so ``dx`` is the full correlation
     of ``dy`` (zero-padded by ``(k - 1) * d`` on both sides) with the kernel rotated 180 degrees and
