@@ -171,7 +171,7 @@ def test_float32_accuracy_is_as_documented(path, algorithm):
     assert np.abs(got_dw - exact_dw).max() / np.abs(exact_dw).max() < FLOAT32_BOUNDS[algorithm]
 
 
-@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_fallback_runs_exactly_when_the_result_is_not_finite(path, algorithm, monkeypatch):
     """The Numba output pass reports non-finite values as it writes them (the NumPy path sums the
