@@ -86,6 +86,36 @@ def test_numpy_and_numba_paths_agree(monkeypatch):
             assert_close(g, e, x.dtype.type)
 
 
+@pytest.mark.parametrize("mode", ["zeros", "constant", "reflect", "circular"])
+def test_unrolled_forward_matches_the_segment_loops(mode, monkeypatch):
+    """Channel multiplier 1: the unrolled kernel (zero padding read implicitly, other modes from the
+    padded copy) gives the segment loops' bits, at every border, for ranks 1-3 and up to 27 taps."""
+    if depthwise.numba is None:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(17)
+    for _ in range(12):
+        x, w, _, params = random_config(rng)
+        channels = int(rng.choice([32, 40]))
+        x = rng.standard_normal((*x.shape[:-1], channels)).astype(x.dtype)
+        w = rng.standard_normal((*w.shape[:-2], 1, channels)).astype(x.dtype)
+        params = dict(params, groups=channels, padding_mode=mode, pad_value=0.5)
+        if mode in ("reflect", "circular"):  # pads must stay within the input
+            params["padding"] = tuple((min(lo, n - 1), min(hi, n - 1)) for (lo, hi), n in zip(params["padding"], x.shape[1:-1]))
+        spec = nc.explain(x.shape, w.shape, dtype=x.dtype, **params).spec
+        assert depthwise._unrolled(spec) and depthwise.pads_implicitly(spec) == (mode == "zeros")
+        unrolled = nc.conv(x, w, algorithm="depthwise", **params)
+        monkeypatch.setattr(depthwise, "MAX_UNROLLED_TAPS", 0)
+        assert np.array_equal(unrolled, nc.conv(x, w, algorithm="depthwise", **params))
+        monkeypatch.undo()
+    x = rng.standard_normal((2, 5, 6, 7, 32))
+    for kernel, unrolled in (((3, 3, 3), True), ((2, 2, 7), False)):  # 27 taps; 28 take the segment loops
+        w = rng.standard_normal((*kernel, 1, 32))
+        assert depthwise._unrolled(nc.explain(x.shape, w.shape, groups=32, padding="same").spec) == unrolled
+        expected = nc.conv(x, w, groups=32, padding="same", algorithm="direct")
+        np.testing.assert_allclose(nc.conv(x, w, groups=32, padding="same", algorithm="depthwise"), expected, rtol=1e-12, atol=1e-12)
+    assert not depthwise._unrolled(nc.explain((1, 9, 9, 16), (3, 3, 1, 16), groups=16).spec)  # too few channels
+
+
 def test_deterministic_whatever_the_thread_count(path):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((4, 64, 64, 48)).astype(np.float32)

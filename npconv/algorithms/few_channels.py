@@ -68,8 +68,9 @@ GRADIENT_BLOCKS = {4: {64: 6, 32: 10, 16: 12}, 8: {32: 5, 16: 12}}
 MACS_PER_THREAD = {64: 4.5e10, 32: 2.4e10, 16: 1.4e10}
 GRADIENT_MACS_PER_THREAD = {64: 2.8e10, 32: 1.9e10, 16: 2.6e10}
 # the forward slows as the K terms' weights outgrow the caches: rate / (1 + K / FORWARD_HALF_TERMS)
-# (measured: 64 lanes, K = 147-288: 40-42e9; K = 1152: 30e9; K = 4608: 27e9 with short lines)
-FORWARD_HALF_TERMS = 2500
+# (an empirical fit: measured, 64 lanes, K = 147-256: 40-43e9; 288 on 14-pixel lines: 31e9; so that
+# auto leaves the suite's many-channel shapes to gemm and winograd, which were as fast or faster)
+FORWARD_HALF_TERMS = 1000
 SINGLE_PIXEL_SLOWDOWN = 3  # lines shorter than a block run one pixel at a time
 WRITE_BYTES_PER_S = 2.4e10  # writing the output
 FIXED_SECONDS = 3e-5
