@@ -20,7 +20,10 @@ these multiply-adds of contiguous vectors run at the speed of the caches instead
   ``o = ((o + a0*b0) + a1*b1) + a2*b2``, so the accumulator is loaded and stored once per three
   terms.  Parallel (:func:`~npconv._threads.run_split`) over output lines (forward), input lines
   (``dx``: each collects the output lines that reach it, so no two threads write the same element)
-  and fixed blocks of output lines (``dw``: partial sums, then added in block order).
+  and fixed blocks of output lines (``dw``: partial sums, then added in block order).  The forward
+  of a plain depthwise convolution (``C_g == O_g == 1``, 32 channels or more, up to 27 taps) sums
+  all taps of a position in one vectorized pass instead, reading zero padding implicitly (see
+  :func:`_unrolled_source`).
 
 Deterministic: no fast-math, and every sum has an order fixed by the shapes, never by the thread
 count.  The forward adds in the same order on both paths (same bits up to the sign of a zero);
