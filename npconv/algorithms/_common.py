@@ -61,6 +61,26 @@ def dims_3d(spec: ConvSpec):
     return tuple(lead + t for t in (spec.padded_spatial, spec.out_spatial, spec.kernel_spatial, spec.stride, spec.dilation))
 
 
+def tap_offsets(spatial, kernel, dilation, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Element offsets in a flat channels-last array of 3-D ``spatial`` dims and ``channels``: of
+    each kernel tap (C order) from its window's corner, and of one unit of ``d, h, w``."""
+    pixel = np.array([spatial[1] * spatial[2], spatial[2], 1], np.int64) * channels
+    return np.array(list(np.ndindex(*kernel)), np.int64).reshape(-1, 3) * dilation @ pixel, pixel
+
+
+def compile_generated(source: str, name: str, module, signature: str, **options):
+    """Numba-compile the function ``kernel`` of the generated ``source`` for ``signature``, named
+    ``name`` in ``module`` (``nogil``, cached on disk).  Compiled under the module's file name, so
+    Numba's cache (next to it) keeps it between processes: the source is a function of that file
+    alone, whose changes invalidate the cache."""
+    import numba  # only algorithms with a Numba path call this
+
+    namespace = {"np": np}
+    exec(compile(source.replace("def kernel(", f"def {name}("), module.__file__, "exec"), namespace)
+    namespace[name].__module__ = module.__name__
+    return numba.njit([signature], nogil=True, cache=True, **options)(namespace[name])
+
+
 def io_bytes(spec: ConvSpec) -> int:
     """Bytes of the (unpadded) input plus the output: the scale workspaces are bounded by."""
     inputs = spec.batch * math.prod(spec.in_spatial) * spec.in_channels

@@ -39,6 +39,7 @@ stride, dilation and ``O_g``; from ``C_g = 16`` on (e.g. 128 channels in 8 group
 from __future__ import annotations
 
 import math
+import sys
 from functools import lru_cache
 
 import numpy as np
@@ -46,7 +47,7 @@ import numpy as np
 from .. import _padding
 from .._spec import ConvSpec
 from .._threads import numba_threads, run_split
-from ._common import dims_3d, output_chunks, tap_window, taps
+from ._common import compile_generated, dims_3d, output_chunks, tap_offsets, tap_window, taps
 
 try:
     import numba
@@ -324,14 +325,11 @@ def kernel(start, stop, x, w, y, offsets, dims):
 
 @lru_cache(maxsize=None)
 def _unrolled_kernel(taps: int, dtype: type):
-    """The kernel of :func:`_unrolled_source`, compiled for ``dtype`` on first use (cached on disk
-    under this module's file name, like ``few_channels``'s kernels)."""
-    name = f"_unrolled_{taps}"
-    namespace = {}
-    exec(compile(_unrolled_source(taps).replace("def kernel(", f"def {name}("), __file__, "exec"), namespace)
-    namespace[name].__module__ = __name__
+    """The kernel of :func:`_unrolled_source`, compiled for ``dtype`` on first use (cached on disk:
+    :func:`~._common.compile_generated`)."""
     t = np.dtype(dtype).name
-    return numba.njit([f"void(int64, int64, {t}[::1], {t}[:, ::1], {t}[::1], int64[::1], int64[::1])"], nogil=True, cache=True)(namespace[name])
+    signature = f"void(int64, int64, {t}[::1], {t}[:, ::1], {t}[::1], int64[::1], int64[::1])"
+    return compile_generated(_unrolled_source(taps), f"_unrolled_{taps}", sys.modules[__name__], signature)
 
 
 def _numba_unrolled_forward(x, w, spec):
@@ -342,8 +340,7 @@ def _numba_unrolled_forward(x, w, spec):
     spatial = lead + (spec.in_spatial if implicit else spec.padded_spatial)
     before = (0,) * len(lead) + tuple(lo for lo, _ in spec.padding) if implicit else (0, 0, 0)
     G = spec.groups
-    pixel = np.array([spatial[1] * spatial[2], spatial[2], 1]) * G  # elements per unit of d, h, w
-    offsets = np.array(list(np.ndindex(*kernel)), np.int64).reshape(-1, 3) * dilation @ pixel
+    offsets, _ = tap_offsets(spatial, kernel, dilation, G)
     dims = np.array([spec.batch, *spatial, *out, G, *kernel, *stride, *dilation, *before], np.int64)
     y = np.empty((spec.batch, *spec.out_spatial, G), spec.dtype)
     lines = spec.batch * out[0] * out[1] if y.size else 0

@@ -40,6 +40,7 @@ in order (deterministic).  Measured (float32, 2 threads, ms, against ``gemm`` in
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -48,7 +49,7 @@ import numpy as np
 from .._spec import ConvSpec
 from .._threads import numba_threads, run_split
 from . import gemm
-from ._common import dims_3d
+from ._common import compile_generated, dims_3d, tap_offsets
 
 try:
     import numba
@@ -97,11 +98,10 @@ def _block(spec: ConvSpec) -> tuple[int, int]:
 def _layout(spec: ConvSpec) -> tuple[np.ndarray, np.ndarray]:
     """Element offsets in the flat padded input: of each term ``k = (tap, c)`` relative to its output
     pixel's window corner, and (``steps``) of the corner per unit of ``n, od, oh, ow``."""
-    (D, H, W), _, kernel, stride, dilation = dims_3d(spec)
-    pixel = np.array([H * W, W, 1]) * spec.in_channels  # per unit of d, h, w
-    taps = np.array(list(np.ndindex(*kernel)), np.int64).reshape(-1, 3) * dilation @ pixel
+    padded, _, kernel, stride, dilation = dims_3d(spec)
+    taps, pixel = tap_offsets(padded, kernel, dilation, spec.in_channels)
     offsets = (taps[:, None] + np.arange(spec.in_per_group)).ravel()
-    steps = np.array([D * pixel[0], *(stride * pixel)], np.int64)
+    steps = np.array([padded[0] * pixel[0], *(stride * pixel)], np.int64)
     return offsets, steps
 
 
@@ -175,6 +175,13 @@ def workspace_bytes(spec: ConvSpec, direction: str = "forward") -> int:
 # ---------------------------------------------------------------------------- generated kernels
 
 
+def _register_sums(rows: int, lanes: int) -> tuple[list[list[str]], list[str]]:
+    """Names ``s{row}_{lane}`` of a block's scalar sums (vector registers once vectorized) and the
+    lines setting them to ``zero``."""
+    sums = [[f"s{row}_{lane}" for lane in range(lanes)] for row in range(rows)]
+    return sums, [" = ".join(row) + " = zero" for row in sums]
+
+
 def _kernel_source(lanes: int, pixels: int) -> str:
     """Source of the kernel for blocks of ``lanes`` channels by ``pixels`` pixels, over output lines
     ``start <= line < stop``.  A line's last block ends at its end, overlapping the one before (its
@@ -187,8 +194,7 @@ def _kernel_source(lanes: int, pixels: int) -> str:
     registers from the sums) when offsets were signed."""
 
     def block(count: int, indent: str) -> list[str]:
-        sums = [[f"s{p}_{lane}" for lane in range(lanes)] for p in range(count)]
-        lines = [" = ".join(row) + " = zero" for row in sums]
+        sums, lines = _register_sums(count, lanes)
         lines += ["window = x[corner:]", "for k in range(terms):", "    xk = np.uint64(offsets[k])"]
         lines += [f"    wk = w[wg + k * out_per_group:][:{lanes}]"]
         lines += [f"    x{p} = window[xk + pixel_step{p}]" for p in range(count)]
@@ -242,18 +248,13 @@ def _superword_vectorization():
 def _compile(lanes: int, block: int, dtype: type, gradient: bool = False):
     """The kernel of :func:`_kernel_source` (``block`` pixels) or, for the ``gradient``, of
     :func:`_gradient_source` (``block`` terms), compiled for ``dtype`` (float32 or float64) on first
-    use: a few seconds each.  Compiled under this module's file name, so Numba's cache (next to it)
-    keeps it between processes: the source is a function of this file alone, whose changes
-    invalidate the cache."""
+    use: a few seconds each (cached on disk: :func:`~._common.compile_generated`)."""
     name = f"_{'gradient' if gradient else 'kernel'}_{lanes}x{block}"
-    source = (_gradient_source if gradient else _kernel_source)(lanes, block).replace("def kernel(", f"def {name}(")
-    namespace = {"np": np}
-    exec(compile(source, __file__, "exec"), namespace)
-    namespace[name].__module__ = __name__
+    source = (_gradient_source if gradient else _kernel_source)(lanes, block)
     t = np.dtype(dtype).name
     signature = f"void(int64, int64, {t}[::1], {t}[::1], {t}[::1], int64[::1], int64[::1], int64[::1], {t})"
     with _superword_vectorization():
-        return numba.njit([signature], nogil=True, fastmath={"contract"}, cache=True)(namespace[name])
+        return compile_generated(source, name, sys.modules[__name__], signature, fastmath={"contract"})
 
 
 def _gradient_source(lanes: int, terms: int) -> str:
@@ -266,8 +267,7 @@ def _gradient_source(lanes: int, terms: int) -> str:
     are the (group, term block, channel block) triples; a last, partial term block repeats its last
     term and drops the copies.  Arguments: those bounds; flat ``x``, ``dy`` and ``dw`` ``(G, K, O_g)``;
     ``offsets`` and ``steps`` of :func:`_layout`; ``shape`` = ``(N, OD, OH, OW, G, C_g, O_g)``; ``zero``."""
-    sums = [[f"s{j}_{lane}" for lane in range(lanes)] for j in range(terms)]
-    body = [" = ".join(row) + " = zero" for row in sums]
+    sums, body = _register_sums(terms, lanes)
     body += ["line_x = x[x_line:]", "corner = np.uint64(0)", "for ow in range(OW):"]
     body += [f"    gp = dy[dy_line + ow * channels:][:{lanes}]"]
     body += [f"    d{lane} = gp[{lane}]" for lane in range(lanes)]
