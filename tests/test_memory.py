@@ -49,11 +49,12 @@ def test_gemm_peak_memory_is_bounded(case, op):
 
 
 def test_auto_passes_over_algorithms_beyond_its_memory_budget():
-    """Winograd F(4x4, 3x3)'s transformed kernel for 256 -> 256 channels on 14x14 is 3x input +
-    output: auto passes over it there, and its pick's measured peak stays within 3x input + output."""
-    x_shape, w_shape = (8, 14, 14, 256), (3, 3, 256, 256)
+    """Winograd's transformed kernel for 512 -> 512 channels on 7x7, even one row of positions of it
+    (6 MiB for F(4x4, 3x3)), exceeds twice input + output (1.6 MiB): auto passes over both variants
+    there, and its pick's measured peak stays within 3x input + output."""
+    x_shape, w_shape = (8, 7, 7, 512), (3, 3, 512, 512)
     explanation = nc.explain(x_shape, w_shape, padding=1)
-    assert "winograd" in explanation.over_memory
+    assert {"winograd", "winograd_2x2"} <= set(explanation.over_memory)
     assert explanation.algorithm not in explanation.over_memory
     assert "passed over for memory" in str(explanation)
     rng = np.random.default_rng(0)
@@ -62,3 +63,19 @@ def test_auto_passes_over_algorithms_beyond_its_memory_budget():
     nc.conv(x, w, padding=1)  # warm-up: Numba kernels compile or load on their first call
     peak = peak_bytes(lambda: nc.conv(x, w, padding=1))
     assert peak <= 3 * 2 * x.nbytes, f"peak {peak / MiB:.1f} MiB"
+
+
+def test_winograd_makes_a_large_transformed_kernel_in_chunks():
+    """F(4x4, 3x3)'s whole transformed kernel for 256 -> 256 channels (9 MiB) is 3x input + output
+    on 8x14x14: made a row of positions at a time, its workspace is within auto's budget and its
+    measured peak, forward and filter gradient, within 3x input + output."""
+    x_shape, w_shape = (8, 14, 14, 256), (3, 3, 256, 256)
+    assert "winograd" not in nc.explain(x_shape, w_shape, padding=1).over_memory
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal(w_shape, dtype=np.float32)
+    runs = [lambda: nc.conv(x, w, padding=1, algorithm="winograd"), lambda: nc.conv_backprop_filter(x, x, w.shape, padding=1, algorithm="winograd")]
+    for run in runs:
+        run()  # warm-up: Numba kernels compile or load on their first call
+        peak = peak_bytes(run)
+        assert peak <= 3 * 2 * x.nbytes, f"peak {peak / MiB:.1f} MiB"

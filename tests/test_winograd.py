@@ -76,6 +76,7 @@ def test_numba_and_numpy_paths_agree(monkeypatch, algorithm, dtype):
         if any(n + lo + hi < 3 for n, (lo, hi) in zip(x.shape[1:3], params["padding"])):
             continue
         monkeypatch.setattr(winograd, "BLOCK_BYTES", int(rng.choice([2000, 2**22])))
+        monkeypatch.setattr(winograd, "KERNEL_CHUNK_BYTES", int(rng.choice([1, 2**20])))  # 1: a row of positions per chunk
         results = {}
         for use_numba in (False, True):
             monkeypatch.setattr(winograd, "USE_NUMBA", use_numba)
@@ -98,8 +99,10 @@ def test_output_sizes_that_do_not_fill_whole_tiles(path, algorithm, size):
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_blocks_smaller_than_an_image(path, monkeypatch, algorithm):
-    """A tiny block budget splits images into tile rows: forward and both gradients unchanged."""
+@pytest.mark.parametrize("kernel_chunk_bytes", [1, 2**20])
+def test_blocks_smaller_than_an_image(path, monkeypatch, algorithm, kernel_chunk_bytes):
+    """A tiny block budget splits images into tile rows, and the transformed kernel is made whole or
+    a row of positions at a time, again per block: forward and both gradients unchanged."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 19, 23, 6))
     w = rng.standard_normal((3, 3, 3, 8))
@@ -111,6 +114,7 @@ def test_blocks_smaller_than_an_image(path, monkeypatch, algorithm):
         nc.conv_backprop_filter(x, dy, w.shape, algorithm="gemm", **params),
     ]
     monkeypatch.setattr(winograd, "BLOCK_BYTES", 2000)
+    monkeypatch.setattr(winograd, "KERNEL_CHUNK_BYTES", kernel_chunk_bytes)
     got = [
         nc.conv(x, w, algorithm=algorithm, **params),
         nc.conv_backprop_input(dy, w, x.shape, algorithm=algorithm, **params),

@@ -18,7 +18,12 @@ Across channels the elementwise product becomes a matrix product: for each of th
 transformed positions ``xi``, ``M[xi] = V[xi] @ U[xi]`` with ``V[xi]`` of shape (tiles, C) and
 ``U[xi]`` of shape (C, O) — ``alpha^2`` GEMMs with ``m^2 r^2 / alpha^2`` times fewer FLOPs than
 direct convolution (4x for F(4x4, 3x3), 2.25x for F(2x2, 3x3)).  Tiles are processed in blocks of
-bounded size so the working set stays small.  The tile transforms run one of two ways:
+bounded size so the working set stays small.  The transformed kernel ``U`` is ``alpha^R / r^R`` times
+the kernel (4x for F(4x4, 3x3)): beyond ``KERNEL_CHUNK_BYTES`` it is made a row of positions at a
+time right before that row's products, again for every block, and the filter gradient's adjoint
+is applied the same way, so neither holds a whole ``U`` or ``dU`` (8x14x14x256 -> 256, F(4x4):
+workspace 14.2 -> 6.4 MB, within ``auto``'s budget of twice input + output; forward as fast,
+filter gradient 17.9 -> 8.8 ms).  The tile transforms run one of two ways:
 
 * Numba (2-D float32/float64, when ``numba`` imports; ``USE_NUMBA`` switches it): one pass per
   tile applies the 1-D transform along the tile's rows, then its columns, as straight-line code
@@ -86,11 +91,16 @@ POINTS = {2: (0, 1, -1), 4: (0, 1, -1, 2, -2)}
 BLOCK_BYTES = 4 * 2**20  # cap on one tile buffer (transformed input or product) per block
 MIN_BLOCK_BYTES = 2**18
 MIN_BLOCK_TILES = 64
-CACHED_BYTES_PER_S = 4e10  # read-modify-write of dU, which stays in L2/L3
+KERNEL_CHUNK_BYTES = 2**20  # the transformed kernel is made in chunks of this size when larger
+CHUNKED_BLOCK_TILES = 256
+CHUNKED_BLOCK_RATIO = 1.5
+KERNEL_RUN = 2048  # values per pass of the Numba kernel transform (three rows of them in L1)
 # Numba tile transforms, seconds per float32 element written (measured 8x56x56x64, F(4x4, 3x3):
 # input tiles 2.5 ms for 3.6M transformed values, outputs 0.8 ms for 1.6M results)
 NUMBA_INPUT_SECONDS = 7e-10
 NUMBA_OUTPUT_SECONDS = 5e-10
+# ... and per float32 element of U (kernel transform, or its adjoint; 8x14x14x256 -> 256: 0.45 ms for 2.4M)
+NUMBA_KERNEL_SECONDS = 2e-10
 # The filter gradient's further fixed steps (dU's allocation and zeroing, G^T dU G): measured
 # 1x16x16x16 -> 16, 0.30 ms against 0.13 estimated without them
 FILTER_GRADIENT_SECONDS = 1.5e-4
@@ -154,6 +164,7 @@ class _Plan:
     bt: np.ndarray  # (alpha^R, alpha^R): tile -> transformed tile
     g: np.ndarray  # (alpha^R, r^R): kernel -> transformed kernel
     at: np.ndarray  # (m^R, alpha^R): transformed product -> output tile
+    g1: np.ndarray  # (alpha, r): the 1-D G, for the Numba kernel transform
 
     @property
     def alpha(self) -> int:
@@ -166,18 +177,55 @@ def _plan(m: int, rank: int, dtype: np.dtype) -> _Plan:
     kron = [bt, g, at]
     for _ in range(rank - 1):
         kron = [np.kron(a, b) for a, b in zip(kron, (bt, g, at))]
-    return _Plan(m, rank, *(a.astype(dtype) for a in kron))
+    return _Plan(m, rank, *(a.astype(dtype) for a in (*kron, g)))
 
 
 def _tiles_per_dim(spec: ConvSpec, m: int) -> tuple[int, ...]:
     return tuple(-(-o // m) for o in spec.out_spatial)
 
 
-def _transformed_kernel(w: np.ndarray, plan: _Plan, spec: ConvSpec) -> np.ndarray:
-    """``U = (G (x) G) g``: ``(G, *k, C_g, O_g)`` -> ``(alpha^R, G, C_g, O_g)``."""
-    flat = w.reshape(spec.groups, KERNEL**plan.rank, -1).transpose(1, 0, 2)
-    u = plan.g @ flat.reshape(KERNEL**plan.rank, -1)
-    return u.reshape(-1, spec.groups, spec.in_per_group, spec.out_per_group)
+def _position_chunks(spec: ConvSpec, plan: _Plan) -> list[slice]:
+    """Transformed positions whose kernel matrices are made and used together: all of them when
+    ``U`` fits ``KERNEL_CHUNK_BYTES``, else whole rows of positions (``alpha^(R-1)`` each) up to
+    that size.  A chunk of ``U`` is made right before its products and read back from cache
+    (8x14x14x256 -> 256, F(4x4): all of ``U``, 9 MiB, took 0.8-1.3 ms to make at once)."""
+    positions, row = plan.alpha**plan.rank, plan.alpha ** (plan.rank - 1)
+    row_bytes = row * spec.groups * spec.in_per_group * spec.out_per_group * spec.item_bytes()
+    size = row * max(1, KERNEL_CHUNK_BYTES // row_bytes)
+    return [slice(p, min(p + size, positions)) for p in range(0, positions, size)]
+
+
+def _chunk_elements(spec: ConvSpec, chunks: list[slice]) -> int:
+    """Elements of the largest chunk of ``U`` (or of the filter gradient's product)."""
+    return (chunks[0].stop - chunks[0].start) * spec.groups * spec.in_per_group * spec.out_per_group
+
+
+def _grouped_kernel(w: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    """``(G, *k, C_g, O_g)`` -> ``(G, taps, C_g, O_g)``."""
+    return w.reshape(spec.groups, KERNEL**spec.rank, spec.in_per_group, spec.out_per_group)
+
+
+def _transformed_kernel(w: np.ndarray, plan: _Plan, spec: ConvSpec, chunk: slice, out: np.ndarray) -> np.ndarray:
+    """``U = (G (x) G) g`` at the transformed positions ``chunk``, in ``out``'s memory: ``(G, *k,
+    C_g, O_g)`` -> ``(G, positions, C_g, O_g)``.  Numba: ``G`` along the kernel's rows, then its
+    columns, per input channel (5 ms of 3-term vector sums instead of a 9-term product: 0.4 ms
+    against BLAS's 0.9 for 256 x 256 channels)."""
+    source = _grouped_kernel(w, spec)
+    u = out[: _chunk_elements(spec, [chunk])].reshape(spec.groups, chunk.stop - chunk.start, *source.shape[2:])
+    if _numba_handles(spec):
+        _transform_kernel_rows(plan.g1, np.ascontiguousarray(source), chunk.start // plan.alpha, chunk.stop // plan.alpha, u)
+    else:
+        np.matmul(plan.g[chunk], source.reshape(*source.shape[:2], -1), out=u.reshape(*u.shape[:2], -1))
+    return u
+
+
+def _add_filter_gradient(product: np.ndarray, plan: _Plan, spec: ConvSpec, chunk: slice, dw: np.ndarray) -> None:
+    """``dw += (G (x) G)[chunk]^T dU[chunk]`` for ``product = dU[chunk]`` ``(G, positions, C_g,
+    O_g)``: the adjoint of :func:`_transformed_kernel` (Numba: along columns, then rows)."""
+    if _numba_handles(spec):
+        _add_kernel_rows_adjoint(plan.g1, product, chunk.start // plan.alpha, chunk.stop // plan.alpha, dw)
+    else:
+        dw.reshape(*dw.shape[:2], -1)[...] += np.matmul(plan.g[chunk].T, product.reshape(*product.shape[:2], -1))
 
 
 def _extended(array: np.ndarray, spatial: tuple[int, ...]) -> np.ndarray:
@@ -210,10 +258,16 @@ def _block_bytes(spec: ConvSpec) -> int:
 def _tiles_per_block(spec: ConvSpec, plan: _Plan) -> int:
     """Tiles per block: ``_block_bytes`` per buffer, but at least ``MIN_BLOCK_TILES``: every block
     reads the whole transformed kernel (``alpha^R`` matrices ``(C_g, O_g)``; ``backward_weight``
-    also adds as much into ``dU``), and with fewer tiles than channels that traffic, not the
+    also adds as much into ``dw``), and with fewer tiles than channels that traffic, not the
     products, takes the time (measured, 8x512x7x7 -> 512: forward 71 -> 14 ms, filter gradient
-    152 -> 24 ms; 8x256x14x14 -> 256 forward 35 -> 20 ms)."""
-    return max(MIN_BLOCK_TILES, _block_bytes(spec) // _bytes_per_tile(spec, plan))
+    152 -> 24 ms; 8x256x14x14 -> 256 forward 35 -> 20 ms).  Where the kernel is transformed in
+    chunks, every block transforms it again: blocks then grow to ``CHUNKED_BLOCK_TILES`` as far as
+    their two buffers stay within ``CHUNKED_BLOCK_RATIO`` x input + output."""
+    per_tile = _bytes_per_tile(spec, plan)
+    tiles = max(MIN_BLOCK_TILES, _block_bytes(spec) // per_tile)
+    if len(_position_chunks(spec, plan)) > 1:
+        tiles = max(tiles, min(CHUNKED_BLOCK_TILES, int(CHUNKED_BLOCK_RATIO * io_bytes(spec)) // (2 * per_tile)))
+    return tiles
 
 
 def _bytes_per_tile(spec: ConvSpec, plan: _Plan) -> int:
@@ -333,7 +387,10 @@ def _winograd_forward(x: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> t
     tiles = _tiles_per_dim(spec, m)
     positions = plan.alpha**spec.rank
     source = _Tiles(x, "bt", plan.bt, m, tiles, spec, _origin(spec))
-    u = _transformed_kernel(w, plan, spec)
+    chunks = _position_chunks(spec, plan)
+    kernel = np.empty(_chunk_elements(spec, chunks), spec.dtype)
+    single = len(chunks) == 1  # U made once; else a chunk at a time, again for every block
+    u = _transformed_kernel(w, plan, spec, chunks[0], kernel) if single else None
     out_spatial = spec.out_spatial if source.numba else tuple(t * m for t in tiles)
     out = np.empty((spec.batch, *out_spatial, spec.out_channels), spec.dtype)
     budget = _tiles_per_block(spec, plan)
@@ -344,7 +401,9 @@ def _winograd_forward(x: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> t
     for block in _blocks(spec, tiles, budget):
         v = source.transformed(block, inputs)
         product = _block_array(products, positions, v.shape[1], spec.out_channels, tile_major=source.numba)
-        np.matmul(_by_group(v, spec.groups), u, out=_by_group(product, spec.groups))
+        for chunk in chunks:
+            u_chunk = u if single else _transformed_kernel(w, plan, spec, chunk, kernel)
+            np.matmul(_by_group(v[chunk], spec.groups), u_chunk.transpose(1, 0, 2, 3), out=_by_group(product[chunk], spec.groups))
         block_finite = _store_output_tiles(product, plan, block, tiles, out, source.numba)
         finite = finite and block_finite
     if out.shape[1:-1] != spec.out_spatial:
@@ -371,24 +430,28 @@ def _input_gradient(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> tu
 
 
 def _backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec, m: int) -> np.ndarray:
-    """``dU[xi] = sum over tiles V[xi]^T dM[xi]`` with ``dM = (A (x) A) dY``; ``dw = (G (x) G)^T dU``."""
+    """``dU[xi] = sum over tiles V[xi]^T dM[xi]`` with ``dM = (A (x) A) dY``; ``dw = (G (x) G)^T dU``,
+    taken per block and chunk of positions (the adjoint of the forward's kernel transform)."""
     plan = _plan(m, spec.rank, spec.dtype)
     tiles = _tiles_per_dim(spec, m)
     positions = plan.alpha**spec.rank
     source = _Tiles(xp, "bt", plan.bt, m, tiles, spec, _origin(spec))
     gradient = _Tiles(dy, "a", np.ascontiguousarray(plan.at.T), m, tiles, spec)
-    du = np.zeros((positions, spec.groups, spec.in_per_group, spec.out_per_group), spec.dtype)
-    product = np.empty_like(du)  # reused by every block: a fresh large array per block costs page faults
+    chunks = _position_chunks(spec, plan)
+    dw = np.zeros((spec.groups, KERNEL**spec.rank, spec.in_per_group, spec.out_per_group), spec.dtype)
+    products = np.empty(_chunk_elements(spec, chunks), spec.dtype)  # reused: fresh large arrays cost page faults
     budget = _tiles_per_block(spec, plan)
     largest = positions * _largest_block(spec, tiles, budget) if source.numba else 0
     inputs, gradients = np.empty(largest * spec.in_channels, spec.dtype), np.empty(largest * spec.out_channels, spec.dtype)
     for block in _blocks(spec, tiles, budget):
         v = _by_group(source.transformed(block, inputs), spec.groups)
         dm = _by_group(gradient.transformed(block, gradients), spec.groups)
-        du += np.matmul(v.transpose(0, 1, 3, 2), dm, out=product)
-    dw = plan.g.T @ du.reshape(positions, -1)  # (k^R, G * C_g * O_g)
-    dw = dw.reshape(*[KERNEL] * spec.rank, spec.groups, spec.in_per_group, spec.out_per_group)
-    return np.ascontiguousarray(np.moveaxis(dw, spec.rank, 0))
+        for chunk in chunks:
+            count = chunk.stop - chunk.start
+            product = products[: dw.size // dw.shape[1] * count].reshape(spec.groups, count, *dw.shape[2:])
+            np.matmul(v[chunk].transpose(0, 1, 3, 2), dm[chunk], out=product.transpose(1, 0, 2, 3))
+            _add_filter_gradient(product, plan, spec, chunk, dw)
+    return dw.reshape(spec.groups, *[KERNEL] * spec.rank, spec.in_per_group, spec.out_per_group)
 
 
 def _local_forward(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
@@ -434,13 +497,13 @@ def _cost(spec: ConvSpec, direction: str, m: int) -> float:
     item, rank = spec.item_bytes(), spec.rank
     positions, outputs = (m + KERNEL - 1) ** rank, m**rank
     tiles = spec.batch * math.prod(_tiles_per_dim(spec, m))
-    block_tiles = max(1, min(tiles, _tiles_per_block(spec, _plan(m, rank, spec.dtype))))
+    plan = _plan(m, rank, spec.dtype)
+    block_tiles = max(1, min(tiles, _tiles_per_block(spec, plan)))
     blocks = -(-tiles // block_tiles)
     count = positions * spec.groups * blocks
     filter_gradient = direction == "backward_weight"
-    if filter_gradient:  # products, and adding each block's into dU (in cache)
+    if filter_gradient:
         main = gemm_seconds(spec.in_per_group, block_tiles, spec.out_per_group, spec.dtype, count)
-        main += count * spec.in_per_group * spec.out_per_group * item * 2 / CACHED_BYTES_PER_S
     else:
         main = gemm_seconds(block_tiles, spec.in_per_group, spec.out_per_group, spec.dtype, count)
     if _numba_handles(spec):  # one pass per tile each side, no gathering or scattering copies
@@ -459,7 +522,12 @@ def _cost(spec: ConvSpec, direction: str, m: int) -> float:
             output_side = gemm_seconds(outputs, positions, tiles * spec.out_channels, spec.dtype)
         gather = copy_seconds(positions * tiles * spec.in_channels * item, spec.in_channels * item)
         scatter = copy_seconds(outputs * tiles * spec.out_channels * item, spec.out_channels * item)
-    kernel_side = gemm_seconds(positions, KERNEL**rank, spec.in_per_group * spec.out_channels, spec.dtype)
+    # the kernel transform (the filter gradient: its adjoint), once, or per block where chunked
+    passes = blocks if filter_gradient or len(_position_chunks(spec, plan)) > 1 else 1
+    if _numba_handles(spec):
+        kernel_side = passes * positions * spec.in_per_group * spec.out_channels * NUMBA_KERNEL_SECONDS * item / 4
+    else:
+        kernel_side = passes * gemm_seconds(positions, KERNEL**rank, spec.in_per_group * spec.out_channels, spec.dtype)
     fixed = 5e-5 + FILTER_GRADIENT_SECONDS * filter_gradient
     return main + input_side + output_side + kernel_side + gather + scatter + blocks * 3e-5 + fixed
 
@@ -487,8 +555,8 @@ def _variant(m: int) -> SimpleNamespace:
         else:  # gathered tiles, V, product, output tiles; the input zero-extended to whole tiles
             blocks = tiles * _bytes_per_tile(spec, plan) * 4
             extension = spec.batch * math.prod(t * m + KERNEL - 1 for t in _tiles_per_dim(spec, m)) * spec.in_channels
-        kernel = plan.alpha**spec.rank * spec.in_per_group * spec.out_channels  # U; dU and its product buffer: twice
-        return blocks + (extension + kernel * (2 if direction == "backward_weight" else 1)) * spec.item_bytes()
+        kernel = _chunk_elements(spec, _position_chunks(spec, plan))  # U, or a chunk of it (dw's products likewise)
+        return blocks + (extension + kernel) * spec.item_bytes()
 
     return SimpleNamespace(
         __doc__=f"``winograd`` F({m}x{m}, 3x3) (1-D F({m}, 3)): minimal filtering on tiles, GEMMs per transformed position",
@@ -560,6 +628,59 @@ if numba is not None:
                 t[3, ti, k] = (s0_ + four * s2) + two * (s1 + four * s3)
                 t[4, ti, k] = (s0_ + four * s2) - two * (s1 + four * s3)
                 t[5, ti, k] = s3
+
+    @njit(cache=True)
+    def _transform_kernel_rows(g, w, row0, row1, u):
+        """``u[grp, alpha (i - row0) + j] = sum_{a, b} g[i, a] g[j, b] w[grp, 3 a + b]`` for the
+        position rows ``i`` in ``row0:row1`` (``g`` the 1-D G, ``(alpha, 3)``; arrays ``(G, rows,
+        C_g, O_g)``, C-contiguous): along the kernel's rows into ``half``, then along its columns,
+        over runs of ``KERNEL_RUN`` values (as many channels as fit) that stay in L1."""
+        groups, _, channels, outputs = w.shape
+        alpha, size = g.shape[0], channels * outputs
+        run = max(outputs, KERNEL_RUN // outputs * outputs)
+        half = np.empty((KERNEL, run), w.dtype)
+        for grp in range(groups):
+            source = w[grp].reshape(KERNEL * KERNEL, size)
+            target = u[grp].reshape(u.shape[1], size)
+            for start in range(0, size, run):
+                stop = min(start + run, size)
+                for i in range(row0, row1):
+                    g0, g1, g2 = g[i, 0], g[i, 1], g[i, 2]
+                    for b in range(KERNEL):
+                        s0, s1, s2, h = source[b, start:stop], source[KERNEL + b, start:stop], source[2 * KERNEL + b, start:stop], half[b]
+                        for k in range(stop - start):
+                            h[k] = g0 * s0[k] + g1 * s1[k] + g2 * s2[k]
+                    for j in range(alpha):
+                        g0, g1, g2 = g[j, 0], g[j, 1], g[j, 2]
+                        h0, h1, h2, t = half[0], half[1], half[2], target[alpha * (i - row0) + j, start:stop]
+                        for k in range(stop - start):
+                            t[k] = g0 * h0[k] + g1 * h1[k] + g2 * h2[k]
+
+    @njit(cache=True)
+    def _add_kernel_rows_adjoint(g, du, row0, row1, dw):
+        """``dw[grp, 3 a + b] += sum_{i, j} g[i, a] g[j, b] du[grp, alpha (i - row0) + j]`` over the
+        position rows ``i`` in ``row0:row1``: the adjoint of :func:`_transform_kernel_rows`."""
+        groups, _, channels, outputs = dw.shape
+        alpha = g.shape[0]
+        half = np.empty((KERNEL, outputs), dw.dtype)
+        for grp in range(groups):
+            for c in range(channels):
+                for i in range(row0, row1):
+                    half[:] = 0
+                    for j in range(alpha):
+                        g0, g1, g2, source = g[j, 0], g[j, 1], g[j, 2], du[grp, alpha * (i - row0) + j, c]
+                        h0, h1, h2 = half[0], half[1], half[2]
+                        for o in range(outputs):
+                            value = source[o]
+                            h0[o] += g0 * value
+                            h1[o] += g1 * value
+                            h2[o] += g2 * value
+                    for a in range(KERNEL):
+                        weight = g[i, a]
+                        for b in range(KERNEL):
+                            h, target = half[b], dw[grp, KERNEL * a + b, c]
+                            for o in range(outputs):
+                                target[o] += weight * h[o]
 
     @njit(cache=True)
     def _transform_tiles_kernel(source, kind, alpha, size, step, top, left, n0, n1, r0, r1, columns, out):
