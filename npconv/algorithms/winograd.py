@@ -101,6 +101,7 @@ NUMBA_INPUT_SECONDS = 7e-10
 NUMBA_OUTPUT_SECONDS = 5e-10
 # ... and per float32 element of U (kernel transform, or its adjoint; 8x14x14x256 -> 256: 0.45 ms for 2.4M)
 NUMBA_KERNEL_SECONDS = 2e-10
+CACHED_BYTES_PER_S = 4e10  # read-modify-write of dU, which stays in L2/L3
 # The filter gradient's further fixed steps (dU's allocation and zeroing, G^T dU G): measured
 # 1x16x16x16 -> 16, 0.30 ms against 0.13 estimated without them
 FILTER_GRADIENT_SECONDS = 1.5e-4
@@ -430,16 +431,19 @@ def _input_gradient(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> tu
 
 
 def _backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec, m: int) -> np.ndarray:
-    """``dU[xi] = sum over tiles V[xi]^T dM[xi]`` with ``dM = (A (x) A) dY``; ``dw = (G (x) G)^T dU``,
-    taken per block and chunk of positions (the adjoint of the forward's kernel transform)."""
+    """``dU[xi] = sum over tiles V[xi]^T dM[xi]`` with ``dM = (A (x) A) dY``; ``dw = (G (x) G)^T dU``
+    (the adjoint of the forward's kernel transform): once on the summed ``dU`` when it is one
+    chunk, else per block and chunk of positions, so no whole ``dU`` is held."""
     plan = _plan(m, spec.rank, spec.dtype)
     tiles = _tiles_per_dim(spec, m)
     positions = plan.alpha**spec.rank
     source = _Tiles(xp, "bt", plan.bt, m, tiles, spec, _origin(spec))
     gradient = _Tiles(dy, "a", np.ascontiguousarray(plan.at.T), m, tiles, spec)
     chunks = _position_chunks(spec, plan)
+    single = len(chunks) == 1  # dU summed over blocks, then its adjoint once; else the adjoint per block
     dw = np.zeros((spec.groups, KERNEL**spec.rank, spec.in_per_group, spec.out_per_group), spec.dtype)
     products = np.empty(_chunk_elements(spec, chunks), spec.dtype)  # reused: fresh large arrays cost page faults
+    du = np.zeros_like(products) if single else None
     budget = _tiles_per_block(spec, plan)
     largest = positions * _largest_block(spec, tiles, budget) if source.numba else 0
     inputs, gradients = np.empty(largest * spec.in_channels, spec.dtype), np.empty(largest * spec.out_channels, spec.dtype)
@@ -450,7 +454,12 @@ def _backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec, m: int) -> 
             count = chunk.stop - chunk.start
             product = products[: dw.size // dw.shape[1] * count].reshape(spec.groups, count, *dw.shape[2:])
             np.matmul(v[chunk].transpose(0, 1, 3, 2), dm[chunk], out=product.transpose(1, 0, 2, 3))
-            _add_filter_gradient(product, plan, spec, chunk, dw)
+            if single:
+                du += products
+            else:
+                _add_filter_gradient(product, plan, spec, chunk, dw)
+    if single:
+        _add_filter_gradient(du.reshape(spec.groups, positions, *dw.shape[2:]), plan, spec, chunks[0], dw)
     return dw.reshape(spec.groups, *[KERNEL] * spec.rank, spec.in_per_group, spec.out_per_group)
 
 
@@ -523,7 +532,10 @@ def _cost(spec: ConvSpec, direction: str, m: int) -> float:
         gather = copy_seconds(positions * tiles * spec.in_channels * item, spec.in_channels * item)
         scatter = copy_seconds(outputs * tiles * spec.out_channels * item, spec.out_channels * item)
     # the kernel transform (the filter gradient: its adjoint), once, or per block where chunked
-    passes = blocks if filter_gradient or len(_position_chunks(spec, plan)) > 1 else 1
+    chunked = len(_position_chunks(spec, plan)) > 1
+    passes = blocks if chunked else 1
+    if filter_gradient and not chunked:  # adding each block's products into dU (in cache)
+        main += count * spec.in_per_group * spec.out_per_group * item * 2 / CACHED_BYTES_PER_S
     if _numba_handles(spec):
         kernel_side = passes * positions * spec.in_per_group * spec.out_channels * NUMBA_KERNEL_SECONDS * item / 4
     else:
@@ -555,7 +567,8 @@ def _variant(m: int) -> SimpleNamespace:
         else:  # gathered tiles, V, product, output tiles; the input zero-extended to whole tiles
             blocks = tiles * _bytes_per_tile(spec, plan) * 4
             extension = spec.batch * math.prod(t * m + KERNEL - 1 for t in _tiles_per_dim(spec, m)) * spec.in_channels
-        kernel = _chunk_elements(spec, _position_chunks(spec, plan))  # U, or a chunk of it (dw's products likewise)
+        chunks = _position_chunks(spec, plan)  # U, or a chunk of it (dw's products likewise, and dU if whole)
+        kernel = _chunk_elements(spec, chunks) * (2 if direction == "backward_weight" and len(chunks) == 1 else 1)
         return blocks + (extension + kernel) * spec.item_bytes()
 
     return SimpleNamespace(
