@@ -9,8 +9,15 @@ tiles from the core count, so on a one-core machine its results may differ in th
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
+
+import numpy as np
 
 
 def available_cores() -> int:
@@ -51,23 +58,121 @@ _pool: ThreadPoolExecutor | None = None
 def run_split(kernel, flops: float, pieces: int, *args) -> None:
     """``kernel(start, stop, *args)`` over ``[0, pieces)`` in :func:`numba_threads` contiguous shares.
 
-    ``kernel`` is a serial Numba function compiled with ``nogil=True``; the shares beyond the first
-    run on Python threads of a shared pool, the first on the calling thread.  Idle pool threads
-    sleep on a lock, unlike OpenMP's or OpenBLAS's workers, which spin for a while after each
+    ``kernel`` releases the GIL (a serial Numba function compiled with ``nogil=True``, or NumPy's
+    BLAS); the shares beyond the first run on Python threads of a shared pool, the first on the
+    calling thread.  Idle pool threads sleep on a lock, unlike OpenMP's or OpenBLAS's workers, which spin for a while after each
     parallel region: two spinning pools on two cores slowed every BLAS call between these kernels
     (a training step of the seeds' CNN ran at 2/3 of its speed with a ``prange`` kernel in it).
     The converse remains: right after a multi-threaded BLAS call, OpenBLAS's spinning worker
-    competes with the second share, so kernels that run between BLAS products stay serial.
+    competes with the second share.  npconv's own products in a training step therefore run BLAS
+    on one thread (:func:`blas_on_one_thread`), so that its worker sleeps.
     """
-    global _pool
     threads = max(1, min(numba_threads(flops), pieces))
     bounds = [pieces * share // threads for share in range(threads + 1)]
-    if threads > 1 and _pool is None:
+    _run_on_threads([(kernel, bounds[i], bounds[i + 1], *args) for i in range(threads)])
+
+
+def run_claimed(worker, flops: float, pieces: int, *args) -> None:
+    """``worker(indices, *args)`` on :func:`numba_threads` threads at once, each iterating its
+    ``indices`` over the pieces ``[0, pieces)`` that it claims first, one at a time, from a shared
+    counter, so that every piece is claimed once.
+
+    For pieces whose results do not depend on which thread computes them, and whose times
+    differ (Winograd's blocks: a last, smaller one; tiles on the border take longer): a thread
+    slowed down, by such pieces or by another program on its core, claims fewer instead of
+    holding the others up.  ``worker`` allocates its buffers once and reuses them for all its
+    pieces.
+    """
+    threads = max(1, min(numba_threads(flops), pieces))
+    counter = itertools.count()  # next() on it is atomic: the GIL
+    _run_on_threads([(worker, _claims(counter, pieces), *args) for _ in range(threads)])
+
+
+def _claims(counter, pieces: int):
+    for index in counter:
+        if index >= pieces:
+            return
+        yield index
+
+
+def _run_on_threads(calls: list[tuple]) -> None:
+    """Each ``(function, *args)`` of ``calls`` at once: the first on the calling thread, the others
+    on the shared pool; returns when all have, raising the first failure."""
+    global _pool
+    if len(calls) > 1 and _pool is None:
         _pool = ThreadPoolExecutor(available_cores(), thread_name_prefix="npconv")
-    others = [_pool.submit(kernel, bounds[i], bounds[i + 1], *args) for i in range(1, threads)]
+    others = [_pool.submit(*call) for call in calls[1:]]
     try:
-        kernel(bounds[0], bounds[1], *args)
+        calls[0][0](*calls[0][1:])
     finally:
-        wait(others)  # no share outlives the call, even when the caller's own share fails
-    for share in others:
-        share.result()
+        wait(others)  # nothing outlives the call, even when the caller's own part fails
+    for other in others:
+        other.result()
+
+
+_blas_controllers = None  # threadpoolctl's controllers of the BLAS libraries loaded (found once)
+_blas_lock = threading.Lock()
+_blas_scopes = 0  # open blas_on_one_thread scopes, on any thread
+_blas_saved: list[int] = []
+
+
+@contextmanager
+def blas_on_one_thread():
+    """BLAS on one thread while the block runs (threadpoolctl; without it, nothing changes).
+
+    npconv's own threads then share the work, each calling BLAS on its own core.  A
+    multi-threaded BLAS product wakes OpenBLAS's worker, which then spins on a core for up to ~0.1
+    s: in a training step, where the dense layers' products come every few milliseconds, it
+    halved the speed of every npconv thread beside it (the seeds' CNN trained at 3000 samples/s,
+    3700 with single-threaded BLAS).  The setting is the process's: other threads' BLAS calls
+    made meanwhile also run on one thread.  Nested and concurrent scopes restore the setting
+    when the last one ends.
+    """
+    global _blas_controllers, _blas_scopes
+    with _blas_lock:
+        if _blas_controllers is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:
+                _blas_controllers = []
+            else:
+                _blas_controllers = ThreadpoolController().select(user_api="blas").lib_controllers
+        if _blas_scopes == 0:
+            _blas_saved[:] = [library.num_threads for library in _blas_controllers]
+            for library in _blas_controllers:
+                library.set_num_threads(1)
+        _blas_scopes += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_scopes -= 1
+            if _blas_scopes == 0:
+                for library, threads in zip(_blas_controllers, _blas_saved):
+                    library.set_num_threads(threads)
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-D operands, with BLAS on one thread (:func:`blas_on_one_thread`) and, for
+    large products, the rows of ``a`` in one share per npconv thread (:func:`run_split`: more,
+    smaller shares each packed ``b`` again, 2x slower).  Without Numba (no npconv threads) it is
+    ``a @ b`` with BLAS's own threads.
+
+    >>> matmul(np.eye(2), np.arange(4.0).reshape(2, 2)).tolist()
+    [[0.0, 1.0], [2.0, 3.0]]
+    """
+    if not _numba_installed():  # no npconv threads: their count is Numba's
+        return a @ b
+    with blas_on_one_thread():
+        out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+        run_split(_matmul_rows, 2.0 * a.shape[0] * a.shape[1] * b.shape[1], a.shape[0], a, b, out)
+        return out
+
+
+@functools.cache
+def _numba_installed() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def _matmul_rows(start: int, stop: int, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    np.matmul(a[start:stop], b, out=out[start:stop])

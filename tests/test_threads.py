@@ -1,4 +1,4 @@
-"""``npconv._threads.run_split``: shares of a range on Python threads."""
+"""``npconv._threads``: shares of a range and claimed pieces on Python threads; BLAS on one thread."""
 
 import threading
 
@@ -35,3 +35,55 @@ def test_a_failing_share_raises_in_the_caller(monkeypatch):
 
     with pytest.raises(ValueError, match="share 5"):
         _threads.run_split(kernel, 1e9, 10)
+
+
+@pytest.mark.parametrize("pieces", [0, 1, 2, 17])
+def test_claimed_pieces_are_each_taken_once(pieces, monkeypatch):
+    monkeypatch.setattr(_threads, "numba_threads", lambda flops: 3)
+    counts = np.zeros(pieces, int)
+    workers = []
+
+    def worker(indices, counts):
+        workers.append(threading.current_thread().name)
+        for index in indices:
+            counts[index] += 1
+
+    _threads.run_claimed(worker, 1e9, pieces, counts)
+    assert (counts == 1).all()
+    assert len(workers) == max(1, min(3, pieces))
+    assert threading.current_thread().name in workers  # the caller works too
+
+
+def test_a_failing_claim_raises_in_the_caller(monkeypatch):
+    monkeypatch.setattr(_threads, "numba_threads", lambda flops: 2)
+
+    def worker(indices):
+        for index in indices:
+            if index == 7:
+                raise ValueError(f"piece {index}")
+
+    with pytest.raises(ValueError, match="piece 7"):
+        _threads.run_claimed(worker, 1e9, 10)
+
+
+def test_blas_runs_on_one_thread_inside_the_scope_and_as_before_after():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    controller = threadpoolctl.ThreadpoolController()
+    before = [library.num_threads for library in controller.select(user_api="blas").lib_controllers]
+    with _threads.blas_on_one_thread():
+        with _threads.blas_on_one_thread():  # nested: the outer scope restores
+            pass
+        inside = [library.num_threads for library in controller.select(user_api="blas").lib_controllers]
+    after = [library.num_threads for library in controller.select(user_api="blas").lib_controllers]
+    assert all(threads == 1 for threads in inside)
+    assert after == before
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_matmul_shares_rows_and_matches_numpy(threads, monkeypatch):
+    pytest.importorskip("numba")
+    monkeypatch.setattr(_threads, "numba_threads", lambda flops: threads)
+    rng = np.random.default_rng(threads)
+    a, b = rng.standard_normal((37, 50)), rng.standard_normal((50, 9))
+    np.testing.assert_allclose(_threads.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(_threads.matmul(a[:, :7].T, a[:, 7:9]), a[:, :7].T @ a[:, 7:9], rtol=1e-12, atol=1e-12)
