@@ -125,6 +125,35 @@ def test_blocks_smaller_than_an_image(path, monkeypatch, algorithm, kernel_chunk
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_blocks_shared_by_threads_give_the_result_of_one_thread(path, monkeypatch, algorithm):
+    """Threads share the blocks of tiles (the Numba path, one-chunk ``U``): forward and input
+    gradient write disjoint blocks; the filter gradient sums fixed lanes of blocks in order. So
+    every bit is the same on any thread count, and matches ``gemm``."""
+    from npconv import _threads
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 13, 11, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 4, 6)).astype(np.float32)
+    dy = rng.standard_normal((5, 13, 11, 6)).astype(np.float32)
+    params = dict(padding="same", groups=2)
+    runs = (
+        lambda algorithm: nc.conv(x, w, algorithm=algorithm, **params),
+        lambda algorithm: nc.conv_backprop_input(dy, w, x.shape, algorithm=algorithm, **params),
+        lambda algorithm: nc.conv_backprop_filter(x, dy, w.shape, algorithm=algorithm, **params),
+    )
+    monkeypatch.setattr(winograd, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(winograd, "MIN_BLOCK_TILES", 3)  # 3 tiles a block: many blocks, lanes of several
+    results = {}
+    for threads in (1, 3):
+        for module in (winograd, _threads):
+            monkeypatch.setattr(module, "numba_threads", lambda flops, threads=threads: threads)
+        results[threads] = [run(algorithm) for run in runs]
+    for one, shared, run in zip(results[1], results[3], runs):
+        np.testing.assert_array_equal(one, shared)
+        np.testing.assert_allclose(shared, run("gemm"), rtol=1e-4, atol=1e-4 * np.abs(shared).max())
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_1d(algorithm):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 29, 4))

@@ -75,6 +75,7 @@ import numpy as np
 
 from .. import _padding
 from .._spec import ConvSpec
+from .._threads import blas_on_one_thread, numba_threads, run_claimed
 from . import gemm
 from ._common import adjoint_spec, backward_input_as_forward, copy_seconds, gemm_seconds, io_bytes, rotated_kernel
 
@@ -105,6 +106,10 @@ CACHED_BYTES_PER_S = 4e10  # read-modify-write of dU, which stays in L2/L3
 # The filter gradient's further fixed steps (dU's allocation and zeroing, G^T dU G): measured
 # 1x16x16x16 -> 16, 0.30 ms against 0.13 estimated without them
 FILTER_GRADIENT_SECONDS = 1.5e-4
+FILTER_GRADIENT_LANES = 4  # fixed runs of blocks summed apart (see _backward_weight)
+# Blocks shared by two threads ran 1.6-1.8x as fast as on one (8x56x56x64 -> 64, 64x14x14x32 -> 64,
+# 8x128x28x28 -> 128 in 8 groups; forward and both gradients)
+PARALLEL_EFFICIENCY = 0.7
 
 
 def _vandermonde(points, columns: int) -> list[list[Fraction]]:
@@ -386,35 +391,63 @@ def _store_output_tiles(product: np.ndarray, plan: _Plan, block, tiles: tuple[in
     return None
 
 
+def _block_threads(spec: ConvSpec, plan: _Plan) -> int:
+    """Threads that share the blocks of tiles, each with its own block buffers: Numba's count
+    (:func:`~npconv._threads.numba_threads`) on the Numba path when ``U`` is one chunk, else 1.  A
+    chunked ``U`` is made again per block, into one more chunk buffer per thread; it stays serial,
+    within the memory its larger blocks already take."""
+    if not _numba_handles(spec) or len(_position_chunks(spec, plan)) > 1:
+        return 1
+    return numba_threads(spec.flops)
+
+
+def _share_blocks(function, spec: ConvSpec, plan: _Plan, pieces: int, *args) -> None:
+    """``function(indices, *args)`` over the pieces ``[0, pieces)``: on :func:`_block_threads`
+    threads, each claiming pieces as it goes (:func:`~npconv._threads.run_claimed`), with BLAS on
+    one thread each; or on this thread alone.  The Numba tile kernels and NumPy's BLAS release the
+    GIL, so the threads run side by side (two cores: 8x56x56x64 -> 64 forward 7.0 -> 4.1 ms,
+    8x128x28x28 -> 128 in 8 groups 2.0 -> 1.4 ms)."""
+    if _block_threads(spec, plan) > 1:
+        with blas_on_one_thread():
+            run_claimed(function, spec.flops, pieces, *args)
+    else:
+        function(range(pieces), *args)
+
+
 def _winograd_forward(x: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> tuple[np.ndarray, bool | None]:
     """The forward of ``spec`` on ``x`` (padded, or unpadded when :func:`pads_implicitly`), and
     whether the result is all finite (None where unchecked: the NumPy path)."""
     plan = _plan(m, spec.rank, spec.dtype)
     tiles = _tiles_per_dim(spec, m)
-    positions = plan.alpha**spec.rank
     source = _Tiles(x, "bt", plan.bt, m, tiles, spec, _origin(spec))
-    chunks = _position_chunks(spec, plan)
-    kernel, taps = np.empty(_chunk_elements(spec, chunks), spec.dtype), _kernel_taps(w, spec)
+    chunks, taps = _position_chunks(spec, plan), _kernel_taps(w, spec)
     single = len(chunks) == 1  # U made once; else a chunk at a time, again for every block
-    u = _transformed_kernel(taps, plan, spec, chunks[0], kernel) if single else None
+    u = _transformed_kernel(taps, plan, spec, chunks[0], np.empty(_chunk_elements(spec, chunks), spec.dtype)) if single else None
     out_spatial = spec.out_spatial if source.numba else tuple(t * m for t in tiles)
     out = np.empty((spec.batch, *out_spatial, spec.out_channels), spec.dtype)
     budget = _tiles_per_block(spec, plan)
-    largest = positions * _largest_block(spec, tiles, budget)
-    products = np.empty(largest * spec.out_channels, spec.dtype)
-    inputs = np.empty(largest * spec.in_channels if source.numba else 0, spec.dtype)
-    finite = True if source.numba else None
-    for block in _blocks(spec, tiles, budget):
-        v = source.transformed(block, inputs)
-        product = _block_array(products, positions, v.shape[1], spec.out_channels, tile_major=source.numba)
-        for chunk in chunks:
-            u_chunk = u if single else _transformed_kernel(taps, plan, spec, chunk, kernel)
-            np.matmul(_by_group(v[chunk], spec.groups), u_chunk.transpose(1, 0, 2, 3), out=_by_group(product[chunk], spec.groups))
-        block_finite = _store_output_tiles(product, plan, block, tiles, out, source.numba)
-        finite = finite and block_finite
+    blocks = list(_blocks(spec, tiles, budget))
+    finite = np.ones(len(blocks), bool)  # per block, on the Numba path
+    _share_blocks(_forward_blocks, spec, plan, len(blocks), blocks, source, taps, u, plan, spec, chunks, _largest_block(spec, tiles, budget), out, finite)
     if out.shape[1:-1] != spec.out_spatial:
         out = np.ascontiguousarray(out[(slice(None), *(slice(0, o) for o in spec.out_spatial))])
-    return out, finite
+    return out, bool(finite.all()) if source.numba else None
+
+
+def _forward_blocks(indices, blocks, source, taps, u, plan, spec, chunks, largest, out, finite) -> None:
+    """The forward's blocks numbered ``indices``, in buffers of their own for ``largest`` tiles:
+    transform the tiles, multiply by ``U`` (or by each chunk of it, made here), store the outputs."""
+    positions = plan.alpha**spec.rank
+    products = np.empty(positions * largest * spec.out_channels, spec.dtype)
+    inputs = np.empty(positions * largest * spec.in_channels if source.numba else 0, spec.dtype)
+    kernel = np.empty(_chunk_elements(spec, chunks), spec.dtype) if u is None else None
+    for index in indices:
+        v = source.transformed(blocks[index], inputs)
+        product = _block_array(products, positions, v.shape[1], spec.out_channels, tile_major=source.numba)
+        for chunk in chunks:
+            u_chunk = u if u is not None else _transformed_kernel(taps, plan, spec, chunk, kernel)
+            np.matmul(_by_group(v[chunk], spec.groups), u_chunk.transpose(1, 0, 2, 3), out=_by_group(product[chunk], spec.groups))
+        finite[index] = _store_output_tiles(product, plan, blocks[index], source.tiles, out, source.numba) is not False
 
 
 def pads_implicitly(spec: ConvSpec) -> bool:
@@ -438,33 +471,49 @@ def _input_gradient(dy: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> tu
 def _backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec, m: int) -> np.ndarray:
     """``dU[xi] = sum over tiles V[xi]^T dM[xi]`` with ``dM = (A (x) A) dY``; ``dw = (G (x) G)^T dU``
     (the adjoint of the forward's kernel transform): once on the summed ``dU`` when it is one
-    chunk, else per block and chunk of positions, so no whole ``dU`` is held."""
+    chunk, else per block and chunk of positions, so no whole ``dU`` is held.
+
+    A one-chunk ``dU`` is summed in ``FILTER_GRADIENT_LANES`` fixed runs of blocks, each into its
+    own ``dU``, then these in order: the threads share the lanes, and the result does not depend
+    on their number."""
     plan = _plan(m, spec.rank, spec.dtype)
     tiles = _tiles_per_dim(spec, m)
-    positions = plan.alpha**spec.rank
     source = _Tiles(xp, "bt", plan.bt, m, tiles, spec, _origin(spec))
     gradient = _Tiles(dy, "a", np.ascontiguousarray(plan.at.T), m, tiles, spec)
     chunks = _position_chunks(spec, plan)
-    single = len(chunks) == 1  # dU summed over blocks, then its adjoint once; else the adjoint per block
-    dw = np.zeros((spec.groups, KERNEL**spec.rank, spec.in_per_group, spec.out_per_group), spec.dtype)
-    products = np.empty(_chunk_elements(spec, chunks), spec.dtype)  # reused: fresh large arrays cost page faults
-    du = np.zeros_like(products) if single else None
+    single = len(chunks) == 1
     budget = _tiles_per_block(spec, plan)
-    largest = positions * _largest_block(spec, tiles, budget) if source.numba else 0
-    inputs, gradients = np.empty(largest * spec.in_channels, spec.dtype), np.empty(largest * spec.out_channels, spec.dtype)
-    for block in _blocks(spec, tiles, budget):
-        v = _by_group(source.transformed(block, inputs), spec.groups)
-        dm = _by_group(gradient.transformed(block, gradients), spec.groups)
-        for chunk in chunks:
-            product = _chunk_view(products, spec, chunk)
-            np.matmul(v[chunk].transpose(0, 1, 3, 2), dm[chunk], out=product.transpose(1, 0, 2, 3))
-            if single:
-                du += products
-            else:
-                _add_filter_gradient(product, plan, spec, chunk, dw)
+    blocks = list(_blocks(spec, tiles, budget))
+    lanes = max(1, min(FILTER_GRADIENT_LANES, len(blocks))) if single else 1
+    bounds = [len(blocks) * lane // lanes for lane in range(lanes + 1)]
+    dw = np.zeros((spec.groups, KERNEL**spec.rank, spec.in_per_group, spec.out_per_group), spec.dtype)
+    du = np.zeros((lanes, _chunk_elements(spec, chunks)), spec.dtype) if single else None
+    largest = _largest_block(spec, tiles, budget) if source.numba else 0
+    _share_blocks(_filter_gradient_lanes, spec, plan, lanes, bounds, blocks, source, gradient, plan, spec, chunks, largest, du, dw)
     if single:
-        _add_filter_gradient(_chunk_view(du, spec, chunks[0]), plan, spec, chunks[0], dw)
+        _add_filter_gradient(_chunk_view(du.sum(axis=0), spec, chunks[0]), plan, spec, chunks[0], dw)
     return dw.reshape(spec.groups, *[KERNEL] * spec.rank, spec.in_per_group, spec.out_per_group)
+
+
+def _filter_gradient_lanes(indices, bounds, blocks, source, gradient, plan, spec, chunks, largest, du, dw) -> None:
+    """The filter gradient's lanes numbered ``indices`` (lane ``i``: blocks ``bounds[i]:bounds[i + 1]``),
+    in buffers of their own for ``largest`` tiles: each block's products ``V^T dM`` added into the
+    lane's ``du[i]``, or, without ``du`` (chunked), their adjoint added into ``dw``."""
+    positions = plan.alpha**spec.rank
+    inputs = np.empty(positions * largest * spec.in_channels, spec.dtype)
+    gradients = np.empty(positions * largest * spec.out_channels, spec.dtype)
+    products = np.empty(_chunk_elements(spec, chunks), spec.dtype)  # reused: fresh large arrays cost page faults
+    for lane in indices:
+        for block in blocks[bounds[lane] : bounds[lane + 1]]:
+            v = _by_group(source.transformed(block, inputs), spec.groups)
+            dm = _by_group(gradient.transformed(block, gradients), spec.groups)
+            for chunk in chunks:
+                product = _chunk_view(products, spec, chunk)
+                np.matmul(v[chunk].transpose(0, 1, 3, 2), dm[chunk], out=product.transpose(1, 0, 2, 3))
+                if du is not None:
+                    du[lane] += products
+                else:
+                    _add_filter_gradient(product, plan, spec, chunk, dw)
 
 
 def _local_forward(x: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
@@ -545,7 +594,9 @@ def _cost(spec: ConvSpec, direction: str, m: int) -> float:
     else:
         kernel_side = passes * gemm_seconds(positions, KERNEL**rank, spec.in_per_group * spec.out_channels, spec.dtype)
     fixed = 5e-5 + FILTER_GRADIENT_SECONDS * filter_gradient
-    return main + input_side + output_side + kernel_side + gather + scatter + blocks * 3e-5 + fixed
+    sharing = min(_block_threads(spec, plan), blocks)  # threads that share the blocks
+    speedup = 1 + (sharing - 1) * PARALLEL_EFFICIENCY
+    return (main + input_side + output_side + gather + scatter + blocks * 3e-5) / speedup + kernel_side + fixed
 
 
 def _variant(m: int) -> SimpleNamespace:
@@ -566,13 +617,17 @@ def _variant(m: int) -> SimpleNamespace:
     def workspace_bytes(spec, direction="forward"):
         plan = _plan(m, spec.rank, spec.dtype)
         tiles = _largest_block(spec, _tiles_per_dim(spec, m), _tiles_per_block(spec, plan))
+        threads = _block_threads(spec, plan)  # each with its own block buffers
         if _numba_handles(spec):  # transformed tiles and products (or dM); no padded copy, no gathering
-            blocks, extension = tiles * _bytes_per_tile(spec, plan) * 2, 0
+            blocks, extension = tiles * _bytes_per_tile(spec, plan) * 2 * threads, 0
         else:  # gathered tiles, V, product, output tiles; the input zero-extended to whole tiles
             blocks = tiles * _bytes_per_tile(spec, plan) * 4
             extension = spec.batch * math.prod(t * m + KERNEL - 1 for t in _tiles_per_dim(spec, m)) * spec.in_channels
-        chunks = _position_chunks(spec, plan)  # U, or a chunk of it (dw's products likewise, and dU if whole)
-        kernel = _chunk_elements(spec, chunks) * (2 if direction == "backward_weight" and len(chunks) == 1 else 1)
+        chunks = _position_chunks(spec, plan)
+        if direction == "backward_weight":  # each thread's products, and a dU per lane when one chunk
+            kernel = _chunk_elements(spec, chunks) * (threads + (FILTER_GRADIENT_LANES if len(chunks) == 1 else 0))
+        else:  # U, or the chunk of it being made
+            kernel = _chunk_elements(spec, chunks)
         return blocks + (extension + kernel) * spec.item_bytes()
 
     return SimpleNamespace(
@@ -598,7 +653,7 @@ _ROWS = {("bt", 2): 0, ("at", 2): 1, ("a", 2): 2, ("bt", 4): 3, ("at", 4): 4, ("
 if numba is not None:
     from numba import njit
 
-    @njit(cache=True)
+    @njit(cache=True, nogil=True)
     def _rows(kind, s, s0, t, ti):
         """``t[p, ti] = sum_i L[p, i] * s[s0 + i]`` over channel vectors for the 1-D transform
         ``L`` number ``kind`` of ``_ROWS`` (``s`` ``(>= s0 + size, C)``, ``t`` ``(rows, >= ti, C)``)."""
@@ -646,7 +701,7 @@ if numba is not None:
                 t[4, ti, k] = (s0_ + four * s2) - two * (s1 + four * s3)
                 t[5, ti, k] = s3
 
-    @njit(cache=True)
+    @njit(cache=True, nogil=True)
     def _transform_kernel_rows(g, w, row0, row1, u):
         """``u[grp, alpha (i - row0) + j] = sum_{a, b} g[i, a] g[j, b] w[grp, 3 a + b]`` for the
         position rows ``i`` in ``row0:row1`` (``g`` the 1-D G, ``(alpha, 3)``; arrays ``(G, rows,
@@ -673,7 +728,7 @@ if numba is not None:
                         for k in range(stop - start):
                             t[k] = g0 * h0[k] + g1 * h1[k] + g2 * h2[k]
 
-    @njit(cache=True)
+    @njit(cache=True, nogil=True)
     def _add_kernel_rows_adjoint(g, du, row0, row1, dw):
         """``dw[grp, 3 a + b] += sum_{i, j} g[i, a] g[j, b] du[grp, alpha (i - row0) + j]`` over the
         position rows ``i`` in ``row0:row1``: the adjoint of :func:`_transform_kernel_rows`."""
@@ -699,7 +754,7 @@ if numba is not None:
                             for o in range(outputs):
                                 target[o] += weight * h[o]
 
-    @njit(cache=True)
+    @njit(cache=True, nogil=True)
     def _transform_tiles_kernel(source, kind, alpha, size, step, top, left, n0, n1, r0, r1, columns, out):
         """``out[t, p, q] = sum_{i, j} L[p, i] L[q, j] source[n, y0 + i, x0 + j]`` for the tiles
         ``t`` of images ``n0:n1`` and tile rows ``r0:r1``, corner ``(y0, x0) = (top, left) + step *
@@ -733,7 +788,7 @@ if numba is not None:
                         _rows(kind, half[q], 0, out[t], q)
                     t += 1
 
-    @njit(cache=True)
+    @njit(cache=True, nogil=True)
     def _untile_kernel(product, kind, m, alpha, n0, n1, r0, r1, columns, out):
         """``out[n, m * row + p, m * column + q] = sum_{i, j} A^T[p, i] A^T[q, j] product[t, i, j]``
         for the block's tiles (``product`` ``(T, alpha, alpha, O)``), cropped to ``out``'s extent;
