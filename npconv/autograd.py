@@ -30,7 +30,7 @@ import threading
 
 import numpy as np
 
-from . import ops
+from . import _threads, ops
 from ._spec import output_size
 
 _STATE = threading.local()
@@ -257,15 +257,15 @@ def dense(x, kernel, bias=None) -> Tensor:
     ``x`` ``(..., in)``, ``kernel`` ``(in, units)``, ``bias`` ``(units,)`` -> ``(..., units)``.
     """
     x, kernel = as_tensor(x), as_tensor(kernel)
-    y = x.data @ kernel.data
+    y = _threads.matmul(x.data.reshape(-1, x.shape[-1]), kernel.data).reshape(*x.shape[:-1], -1)
     if bias is not None:
         y += bias.data
     parents = (x, kernel) if bias is None else (x, kernel, bias)
 
     def vjp(g):
         g2 = g.reshape(-1, g.shape[-1])
-        dx = (g @ kernel.data.T) if x.requires_grad else None
-        dk = x.data.reshape(-1, x.shape[-1]).T @ g2 if kernel.requires_grad else None
+        dx = _threads.matmul(g2, kernel.data.T).reshape(x.shape) if x.requires_grad else None
+        dk = _threads.matmul(x.data.reshape(-1, x.shape[-1]).T, g2) if kernel.requires_grad else None
         return (dx, dk) if bias is None else (dx, dk, g2.sum(axis=0))
 
     return record(y, parents, vjp)
@@ -407,7 +407,8 @@ def _channel_sum(g: np.ndarray, data_format: str) -> np.ndarray:
     """Bias gradient: ``g`` summed over every axis but the channel axis."""
     if data_format == "channels_last":
         rows = g.reshape(-1, g.shape[-1])
-        return np.ones(len(rows), dtype=g.dtype) @ rows  # BLAS: 4x faster than rows.sum(axis=0)
+        with _threads.blas_on_one_thread():
+            return np.ones(len(rows), dtype=g.dtype) @ rows  # BLAS: 4x faster than rows.sum(axis=0)
     return g.sum(axis=(0, *range(2, g.ndim)))
 
 

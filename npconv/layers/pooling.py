@@ -134,10 +134,11 @@ def _numba_max_pool(x: Tensor, parent: Tensor, pool_size, strides, out_spatial, 
     ``C`` numbers long (measured, 2x2 pooling of 64x28x28x32 float32: forward + gradient 1.3 ms
     here, 5 ms in NumPy).  The forward kernel runs in shares on the npconv threads
     (:func:`~npconv._threads.run_split`, whose idle threads sleep) and records the winners only when
-    a gradient will be recorded: inference over 256x28x28x32 went 4.3 -> 1.4 ms, and a training step
-    of the seeds' CNN took the same with one share or two (18.5 against 18.7 ms).  The gradient
-    kernel is serial: parallel OpenMP ones were 2x faster alone, but in a training loop Numba's
-    spinning threads and OpenBLAS's took turns slowing each other (0.70x -> 0.35x PyTorch's)."""
+    a gradient will be recorded: inference over 256x28x28x32 went 4.3 -> 1.4 ms.  The gradient
+    kernel runs in shares too (parallel OpenMP kernels were 2x faster alone, but in a training loop
+    Numba's spinning threads and OpenBLAS's took turns slowing each other: 0.70x -> 0.35x
+    PyTorch's; the npconv threads sleep, and the layers' products keep OpenBLAS's worker asleep:
+    :func:`~npconv._threads.blas_on_one_thread`)."""
     data = x.data
     lead = (1,) * (3 - len(pool_size))  # kernels take 3 spatial dims
     as_3d = lambda shape: (shape[0], *lead, *shape[1:-1], shape[-1])  # noqa: E731
@@ -155,9 +156,8 @@ def _numba_max_pool(x: Tensor, parent: Tensor, pool_size, strides, out_spatial, 
         dx = (np.empty if tiled else np.zeros)(data.shape, g.dtype)
         g = np.ascontiguousarray(g)
         shape = as_3d(y.shape)
-        _max_pool_gradient_kernel(
-            g.reshape(shape), y.reshape(shape), parent is not x, winner.reshape(shape), pool_3d, strides_3d, dx.reshape(as_3d(dx.shape))
-        )
+        arrays = g.reshape(shape), y.reshape(shape), parent is not x, winner.reshape(shape)
+        run_split(_max_pool_gradient_kernel, data.size, lines, *arrays, pool_3d, strides_3d, dx.reshape(as_3d(dx.shape)))
         return (dx,)
 
     return record(y, (parent,), vjp)
@@ -211,13 +211,13 @@ if numba is not None:
                     for ch in range(top.size):
                         won[ch] = NO_WINNER if top[ch] != top[ch] else won[ch]
 
-    @numba.njit(cache=True)
-    def _max_pool_gradient_kernel(g, y, relu, winner, pool, strides, dx):
-        """``dx`` at each window's winning tap: ``g`` (``g * (y > 0)`` with ``relu``: the pooled
-        relu's gradient); at its other taps: 0."""
+    @numba.njit(nogil=True, cache=True)
+    def _max_pool_gradient_kernel(start, stop, g, y, relu, winner, pool, strides, dx):
+        """``dx`` under output lines ``start:stop``, at each window's winning tap: ``g`` (``g * (y >
+        0)`` with ``relu``: the pooled relu's gradient); at its other taps: 0."""
         lines = (-1, g.shape[3], g.shape[4])
         grad_lines, won_lines, peak_lines = g.reshape(lines), winner.reshape(lines), y.reshape(lines)
-        for line in range(grad_lines.shape[0]):
+        for line in range(start, stop):
             n, d0, h0 = _line_origin(line, g.shape, strides)
             for ow in range(grad_lines.shape[1]):
                 grad, won, peak, w0 = grad_lines[line, ow], won_lines[line, ow], peak_lines[line, ow], ow * strides[2]
