@@ -28,6 +28,16 @@ import math
 
 import numpy as np
 
+from ._threads import run_split
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is optional (extra "fast")
+    numba = None
+
+USE_NUMBA = numba is not None  # tests switch this off to check the NumPy path
+ADAM_PIECE = 2**14  # elements per share of the fused Adam kernel
+
 
 class Optimizer:
     """Base class: learning rate, gradient clipping, per-variable slots, the step counter."""
@@ -142,6 +152,15 @@ class Adam(Optimizer):
         t = self.iterations
         step = self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
         m, v = slots["m"], slots["v"]
+        arrays = (w, g, m, v, slots["v_hat"] if self.amsgrad else v)
+        if USE_NUMBA and w.dtype in (np.float32, np.float64) and all(a.flags.c_contiguous and a.dtype == w.dtype for a in arrays):
+            # One pass instead of ten over the arrays (401408 float32: 0.47 -> 0.12 ms), with the
+            # operations below in the same order and dtype: the same bits.  Memory-bound: shared
+            # among the npconv threads only beyond millions of elements (a "flop" per element).
+            constants = map(w.dtype.type, (self.beta_1, 1 - self.beta_1, self.beta_2, 1 - self.beta_2, self.epsilon, step))
+            flat = [a.reshape(-1) for a in arrays]
+            run_split(_adam_kernel, w.size, -(-w.size // ADAM_PIECE), *flat, self.amsgrad, *constants)
+            return
         m *= self.beta_1
         m += (1 - self.beta_1) * g
         scratch = g * g
@@ -240,3 +259,27 @@ def get(identifier) -> Optimizer:
         f"Could not interpret optimizer identifier: {identifier!r}. "
         f"Expected an Optimizer or one of {sorted(OPTIMIZERS)}"
     )
+
+
+if numba is not None:
+
+    # error_model="numpy": IEEE division and square root, without Python's zero-division check,
+    # which kept the loop from vectorizing (8x slower)
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
+    def _adam_kernel(start, stop, w, g, m, v, v_hat, amsgrad, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon, step):
+        """:meth:`Adam.update` on the elements of pieces ``start:stop`` (``ADAM_PIECE`` each) of
+        the flat arrays, all in their dtype; ``np.maximum``'s NaN propagation for AMSGrad."""
+        # Loops over slices, from 0: Numba then knows the indices are not negative (no wraparound
+        # test), and the loops vectorize
+        span = slice(start * ADAM_PIECE, stop * ADAM_PIECE)
+        w, g, m, v, v_hat = w[span], g[span], m[span], v[span], v_hat[span]
+        for i in range(w.size):
+            gradient = g[i]
+            moment = m[i] * beta_1 + one_minus_beta_1 * gradient
+            second = v[i] * beta_2 + gradient * gradient * one_minus_beta_2
+            m[i], v[i] = moment, second
+            if amsgrad:
+                peak = v_hat[i]
+                second = second if second > peak or second != second else peak
+                v_hat[i] = second
+            w[i] -= moment / (np.sqrt(second) + epsilon) * step
