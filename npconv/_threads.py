@@ -1,10 +1,14 @@
 """Thread counts for npconv's own parallel code.
 
-BLAS products follow NumPy's BLAS settings (threadpoolctl ``threadpool_limits`` or
-``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS``); the benchmark runner gives BLAS, Numba and PyTorch
-the same count.  Numba kernels split work into independent pieces, so their results do not depend
-on the thread count.  ``fft`` uses at most ``min(2, available_cores())`` threads and plans its
-tiles from the core count, so on a one-core machine its results may differ in the last bits.
+npconv's threads (a shared pool of Python threads that sleep when idle) run its Numba kernels and
+share its own products: their count is Numba's (``numba.set_num_threads``, ``NUMBA_NUM_THREADS``;
+one thread for small convolutions).  Where they call BLAS themselves (Winograd's blocks, the dense
+layers) it runs on one thread each, inside :func:`blas_on_one_thread`.  Other products (``gemm``'s)
+follow NumPy's BLAS settings (threadpoolctl ``threadpool_limits`` or ``OMP_NUM_THREADS`` /
+``OPENBLAS_NUM_THREADS``); the benchmark runner gives BLAS, Numba and PyTorch the same count.
+The Numba kernels and Winograd's blocks split work into pieces whose results do not depend on
+the thread count.  ``fft`` uses at most ``min(2, available_cores())`` threads and plans its tiles
+from the core count, so on a one-core machine its results may differ in the last bits.
 """
 
 from __future__ import annotations
