@@ -264,8 +264,14 @@ def dense(x, kernel, bias=None) -> Tensor:
 
     def vjp(g):
         g2 = g.reshape(-1, g.shape[-1])
-        dx = _threads.matmul(g2, kernel.data.T).reshape(x.shape) if x.requires_grad else None
-        dk = _threads.matmul(x.data.reshape(-1, x.shape[-1]).T, g2) if kernel.requires_grad else None
+        pairs = {}  # the products wanted, computed side by side
+        if x.requires_grad:
+            pairs["dx"] = (g2, kernel.data.T)
+        if kernel.requires_grad:
+            pairs["dk"] = (x.data.reshape(-1, x.shape[-1]).T, g2)
+        products = dict(zip(pairs, _threads.matmuls(*pairs.values())))
+        dx = products["dx"].reshape(x.shape) if "dx" in products else None
+        dk = products.get("dk")
         return (dx, dk) if bias is None else (dx, dk, g2.sum(axis=0))
 
     return record(y, parents, vjp)

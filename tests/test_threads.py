@@ -87,3 +87,13 @@ def test_matmul_shares_rows_and_matches_numpy(threads, monkeypatch):
     a, b = rng.standard_normal((37, 50)), rng.standard_normal((50, 9))
     np.testing.assert_allclose(_threads.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(_threads.matmul(a[:, :7].T, a[:, 7:9]), a[:, :7].T @ a[:, 7:9], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_several_products_side_by_side(threads, monkeypatch):
+    pytest.importorskip("numba")
+    monkeypatch.setattr(_threads, "numba_threads", lambda flops: threads)
+    rng = np.random.default_rng(7)
+    pairs = [(rng.standard_normal((5, 6)), rng.standard_normal((6, 3))), (rng.standard_normal((4, 2)).T, rng.standard_normal((4, 9)))]
+    for got, (a, b) in zip(_threads.matmuls(*pairs), pairs):
+        np.testing.assert_allclose(got, a @ b, rtol=1e-12, atol=1e-12)
