@@ -98,13 +98,17 @@ SETTLE_SECONDS = 0.15
 
 def interleaved_medians(runs: dict, repeats: int, statistic=statistics.median) -> dict[str, float]:
     """Median (or another ``statistic``) seconds of each callable; each round runs every one once,
-    each time after a pause of ``SETTLE_SECONDS`` and one untimed call."""
+    each time after a pause of ``SETTLE_SECONDS`` and one untimed call, starting one further
+    along the list than the round before, so that no callable always runs right after the same
+    one."""
     times = {label: [] for label in runs}
-    for _ in range(repeats):
-        for label, run in runs.items():
+    labels = list(runs)
+    for round_index in range(repeats):
+        shift = round_index % len(labels)
+        for label in labels[shift:] + labels[:shift]:
             time.sleep(SETTLE_SECONDS)
-            run()
-            times[label].append(_timed(run))
+            runs[label]()
+            times[label].append(_timed(runs[label]))
     return {label: statistic(values) for label, values in times.items()}
 
 
