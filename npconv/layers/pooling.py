@@ -172,64 +172,79 @@ if numba is not None:
         OD, OH = shape[1], shape[2]
         return line // (OD * OH), line // OH % OD * strides[0], line % OH * strides[1]
 
-    @numba.njit(nogil=True, cache=True)
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
     def _max_pool_kernel(start, stop, x, pool, strides, y, winner, record_winners):
         """Output lines ``start:stop`` of ``y``: the maximum of each window (NaN if it holds one), tap
         by tap over whole lines (the inner loops run over ``C`` contiguous numbers); with
-        ``record_winners``, ``winner`` ``(lines, OW, C)``: each window's first maximal tap in C order
-        (``NO_WINNER`` for NaN), as TensorFlow routes the gradient."""
-        lines = y.reshape(-1, y.shape[3], y.shape[4])
+        ``record_winners``, ``winner`` (``y``'s shape): each window's first maximal tap in C order
+        (``NO_WINNER`` for NaN), as TensorFlow routes the gradient.  The inner loops read slices of
+        the flat arrays that start at unsigned offsets, not views per pixel, and the winners' only
+        when recorded (2x2 pooling of 64x28x28x32 float32 on one thread: 0.82 -> 0.38 ms recording
+        the winners, 0.66 -> 0.25 ms without)."""
+        depth, height, width, channels = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
+        out_width = y.shape[3]
+        x_flat, y_flat, winner_flat = x.reshape(-1), y.reshape(-1), winner.reshape(-1)
+        pixel = np.uint64(channels)
         for line in range(start, stop):
             n, d0, h0 = _line_origin(line, y.shape, strides)
-            best = lines[line]
-            tap = 0
+            line_start = np.uint64(line) * np.uint64(out_width) * pixel
+            tap = np.uint8(0)
             for a in range(pool[0]):
                 for b in range(pool[1]):
-                    row = x[n, d0 + a, h0 + b]
+                    row_start = np.uint64(((n * depth + d0 + a) * height + h0 + b) * width) * pixel
                     for c in range(pool[2]):
-                        for ow in range(best.shape[0]):
-                            values, top = row[ow * strides[2] + c], best[ow]
+                        for ow in range(out_width):
+                            out_at = line_start + np.uint64(ow) * pixel
+                            values = x_flat[row_start + np.uint64(ow * strides[2] + c) * pixel :]
+                            top = y_flat[out_at:]
                             if tap == 0:
-                                top[:] = values
+                                for ch in range(channels):
+                                    top[ch] = values[ch]
                                 if record_winners:
-                                    winner[line, ow][:] = 0
+                                    won = winner_flat[out_at:]
+                                    for ch in range(channels):
+                                        won[ch] = 0
                             elif record_winners:
-                                won = winner[line, ow]
-                                for ch in range(top.size):
-                                    v = values[ch]
-                                    if v > top[ch] or (v != v and top[ch] == top[ch]):
+                                won = winner_flat[out_at:]
+                                for ch in range(channels):
+                                    v, t = values[ch], top[ch]
+                                    if v > t or (v != v and t == t):
                                         top[ch], won[ch] = v, tap
                             else:
-                                for ch in range(top.size):
+                                for ch in range(channels):
                                     v = values[ch]
                                     if v > top[ch] or v != v:
                                         top[ch] = v
-                        tap += 1
+                        tap += np.uint8(1)
             if record_winners:
-                for ow in range(best.shape[0]):
-                    top, won = best[ow], winner[line, ow]
-                    for ch in range(top.size):
-                        won[ch] = NO_WINNER if top[ch] != top[ch] else won[ch]
+                for j in range(out_width * channels):
+                    at = line_start + np.uint64(j)
+                    winner_flat[at] = NO_WINNER if y_flat[at] != y_flat[at] else winner_flat[at]
 
-    @numba.njit(nogil=True, cache=True)
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
     def _max_pool_gradient_kernel(start, stop, g, y, relu, winner, pool, strides, dx):
         """``dx`` under output lines ``start:stop``, at each window's winning tap: ``g`` (``g * (y >
-        0)`` with ``relu``: the pooled relu's gradient); at its other taps: 0."""
-        lines = (-1, g.shape[3], g.shape[4])
-        grad_lines, won_lines, peak_lines = g.reshape(lines), winner.reshape(lines), y.reshape(lines)
+        0)`` with ``relu``: the pooled relu's gradient); at its other taps: 0.  Slices of the flat
+        arrays at unsigned offsets, as in :func:`_max_pool_kernel`."""
+        depth, height, width, channels = dx.shape[1], dx.shape[2], dx.shape[3], dx.shape[4]
+        out_width = g.shape[3]
+        grad_flat, peak_flat, won_flat, dx_flat = g.reshape(-1), y.reshape(-1), winner.reshape(-1), dx.reshape(-1)
+        pixel = np.uint64(channels)
         for line in range(start, stop):
             n, d0, h0 = _line_origin(line, g.shape, strides)
-            for ow in range(grad_lines.shape[1]):
-                grad, won, peak, w0 = grad_lines[line, ow], won_lines[line, ow], peak_lines[line, ow], ow * strides[2]
-                tap = 0
+            for ow in range(out_width):
+                out_at = (np.uint64(line) * np.uint64(out_width) + np.uint64(ow)) * pixel
+                grad, won, peak = grad_flat[out_at:], won_flat[out_at:], peak_flat[out_at:]
+                tap = np.uint8(0)
                 for a in range(pool[0]):
                     for b in range(pool[1]):
                         for c in range(pool[2]):
-                            row = dx[n, d0 + a, h0 + b, w0 + c]
-                            for ch in range(grad.size):
+                            at = np.uint64(((n * depth + d0 + a) * height + h0 + b) * width + ow * strides[2] + c) * pixel
+                            row = dx_flat[at:]
+                            for ch in range(channels):
                                 routed = won[ch] == tap and (not relu or peak[ch] > 0)
                                 row[ch] = grad[ch] if routed else 0
-                            tap += 1
+                            tap += np.uint8(1)
 
 
 def _put(dx: np.ndarray, tap: tuple, value: np.ndarray, disjoint: bool) -> None:
