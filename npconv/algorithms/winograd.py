@@ -30,15 +30,14 @@ filter gradient 17.9 -> 8.8 ms).  The tile transforms run one of two ways:
   over the vector of channels (``_rows``; tests check each against its generated matrix).  The
   input side reads the unpadded input and treats the zero padding as implicit (no padded copy;
   the input gradient likewise comes straight from the unpadded ``dy``), the output side writes
-  the cropped result.  Serial: each block's transforms run between its BLAS products, and OpenBLAS's
-  worker keeps spinning on the second core for a while after each product, so a second thread of
-  ours only competed with it (Numba's OpenMP threads: 2-10x slower; Python threads, each share
-  halved: no faster in all, 8x56x56x64 -> 64 8.0-8.9 ms against 7.8-8.3 serial).  Whole blocks
-  (transform, product, output) shared among two threads with BLAS set to one thread meanwhile
-  were 1.4-1.75x faster alone on 256x14x14x32 -> 64 (OpenBLAS runs these thin products on one
-  thread anyway), but slower in the seeds' CNN (training 0.80x against 0.93x PyTorch, predict
-  0.79x against 0.86x, one run): the dense layers' products leave OpenBLAS's worker spinning, and
-  waking a sleeping thread of ours costs 70-290 us on these VMs; 8x14x14x256 -> 256 was slower alone.
+  the cropped result.  The blocks are shared among the npconv threads (:func:`_share_blocks`),
+  each with its own buffers and BLAS on one thread (8x56x56x64 -> 64 forward 7.0 -> 4.1 ms on
+  two cores; the filter gradient sums fixed lanes of blocks, so results do not depend on the
+  thread count).  An earlier try of this was slower in the seeds' CNN (training 0.80x against
+  0.93x PyTorch): the dense layers' multi-threaded products left OpenBLAS's worker spinning on
+  the second core.  They now run BLAS on one thread too (``npconv._threads.blas_on_one_thread``),
+  and the CNN trains at 1.06-1.23x PyTorch.  A chunked ``U`` stays serial (two threads would need
+  a chunk buffer and larger blocks each; 8x14x14x256 -> 256 ran no faster on two).
 * NumPy (always there): GEMMs with the Kronecker products ``B^T (x) B^T`` and ``A^T (x) A^T`` on
   tiles gathered in-tile-position first, from the padded input.
 
