@@ -13,8 +13,6 @@ from the core count, so on a one-core machine its results may differ in the last
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import itertools
 import os
 import threading
@@ -22,6 +20,11 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 import numpy as np
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is optional (extra "fast")
+    numba = None
 
 
 def available_cores() -> int:
@@ -51,8 +54,6 @@ PARALLEL_FLOPS = 4e6  # smaller convolutions run on one thread: waking another c
 def numba_threads(flops: float) -> int:
     """Threads npconv's Numba kernels share a convolution of ``flops`` among: Numba's count
     (``numba.set_num_threads``, ``NUMBA_NUM_THREADS``), or 1 for small ones."""
-    import numba
-
     return numba.get_num_threads() if flops >= PARALLEL_FLOPS else 1
 
 
@@ -64,9 +65,10 @@ def run_split(kernel, flops: float, pieces: int, *args) -> None:
 
     ``kernel`` releases the GIL (a serial Numba function compiled with ``nogil=True``, or NumPy's
     BLAS); the shares beyond the first run on Python threads of a shared pool, the first on the
-    calling thread.  Idle pool threads sleep on a lock, unlike OpenMP's or OpenBLAS's workers, which spin for a while after each
-    parallel region: two spinning pools on two cores slowed every BLAS call between these kernels
-    (a training step of the seeds' CNN ran at 2/3 of its speed with a ``prange`` kernel in it).
+    calling thread.  Idle pool threads sleep on a lock, unlike OpenMP's or OpenBLAS's workers,
+    which spin for a while after each parallel region: two spinning pools on two cores slowed
+    every BLAS call between these kernels (a training step of the seeds' CNN ran at 2/3 of its
+    speed with a ``prange`` kernel in it).
     The converse remains: right after a multi-threaded BLAS call, OpenBLAS's spinning worker
     competes with the second share.  npconv's own products in a training step therefore run BLAS
     on one thread (:func:`blas_on_one_thread`), so that its worker sleeps.
@@ -165,7 +167,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     >>> matmul(np.eye(2), np.arange(4.0).reshape(2, 2)).tolist()
     [[0.0, 1.0], [2.0, 3.0]]
     """
-    if not _numba_installed():  # no npconv threads: their count is Numba's
+    if numba is None:  # no npconv threads: their count is Numba's
         return a @ b
     with blas_on_one_thread():
         out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
@@ -181,7 +183,7 @@ def matmuls(*pairs: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
     >>> [p.tolist() for p in matmuls((np.eye(2), np.ones((2, 1))), (np.ones((1, 2)), np.eye(2)))]
     [[[1.0], [1.0]], [[1.0, 1.0]]]
     """
-    if len(pairs) == 1 or not _numba_installed():
+    if len(pairs) == 1 or numba is None:
         return [matmul(a, b) for a, b in pairs]
     with blas_on_one_thread():
         outs = [np.empty((a.shape[0], b.shape[1]), np.result_type(a, b)) for a, b in pairs]
@@ -193,11 +195,6 @@ def matmuls(*pairs: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
 def _products(indices, pairs, outs) -> None:
     for index in indices:
         np.matmul(*pairs[index], out=outs[index])
-
-
-@functools.cache
-def _numba_installed() -> bool:
-    return importlib.util.find_spec("numba") is not None
 
 
 def _matmul_rows(start: int, stop: int, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
