@@ -70,6 +70,7 @@ def test_blas_runs_on_one_thread_inside_the_scope_and_as_before_after():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     controller = threadpoolctl.ThreadpoolController()
     before = [library.num_threads for library in controller.select(user_api="blas").lib_controllers]
+    assert before, "threadpoolctl sees NumPy's BLAS"  # else the checks below would hold vacuously
     with _threads.blas_on_one_thread():
         with _threads.blas_on_one_thread():  # nested: the outer scope restores
             pass
