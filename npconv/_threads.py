@@ -1,9 +1,10 @@
 """Thread counts for npconv's own parallel code.
 
-npconv's threads (a shared pool of Python threads that sleep when idle) run its Numba kernels and
-share its own products: their count is Numba's (``numba.set_num_threads``, ``NUMBA_NUM_THREADS``;
-one thread for small convolutions).  Where they call BLAS themselves (Winograd's blocks, the dense
-layers) it runs on one thread each, inside :func:`blas_on_one_thread`.  Other products (``gemm``'s)
+npconv's threads (a shared pool of Python threads that poll briefly, then sleep when idle) run its
+Numba kernels and share its own products: their count is Numba's (``numba.set_num_threads``,
+``NUMBA_NUM_THREADS``; one thread for small convolutions).  Where they call BLAS themselves
+(Winograd's blocks, the dense layers) it runs on one thread each, inside
+:func:`blas_on_one_thread`.  Other products (``gemm``'s)
 follow NumPy's BLAS settings (threadpoolctl ``threadpool_limits`` or ``OMP_NUM_THREADS`` /
 ``OPENBLAS_NUM_THREADS``); the benchmark runner gives BLAS, Numba and PyTorch the same count.
 The Numba kernels and Winograd's blocks split work into pieces whose results do not depend on
@@ -15,8 +16,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 import numpy as np
@@ -57,21 +58,19 @@ def numba_threads(flops: float) -> int:
     return numba.get_num_threads() if flops >= PARALLEL_FLOPS else 1
 
 
-_pool: ThreadPoolExecutor | None = None
-
-
 def run_split(kernel, flops: float, pieces: int, *args) -> None:
     """``kernel(start, stop, *args)`` over ``[0, pieces)`` in :func:`numba_threads` contiguous shares.
 
     ``kernel`` releases the GIL (a serial Numba function compiled with ``nogil=True``, or NumPy's
     BLAS); the shares beyond the first run on Python threads of a shared pool, the first on the
-    calling thread.  Idle pool threads sleep on a lock, unlike OpenMP's or OpenBLAS's workers,
-    which spin for a while after each parallel region: two spinning pools on two cores slowed
-    every BLAS call between these kernels (a training step of the seeds' CNN ran at 2/3 of its
-    speed with a ``prange`` kernel in it).
-    The converse remains: right after a multi-threaded BLAS call, OpenBLAS's spinning worker
-    competes with the second share.  npconv's own products in a training step therefore run BLAS
-    on one thread (:func:`blas_on_one_thread`), so that its worker sleeps.
+    calling thread.  An idle pool thread polls for about a millisecond, yielding its core at each
+    round, then sleeps (:class:`_Pool`); Numba's ``prange`` pools (OpenMP's workers) spin for
+    longer without yielding, and beside OpenBLAS's spinning worker on two cores they slowed every
+    BLAS call between these kernels (a training step of the seeds' CNN ran at 2/3 of its speed
+    with a ``prange`` kernel in it).  The converse remains: right after a multi-threaded BLAS
+    call, OpenBLAS's spinning worker competes with the second share.  npconv's own products in a
+    training step therefore run BLAS on one thread (:func:`blas_on_one_thread`), so that its
+    worker sleeps.
     """
     threads = max(1, min(numba_threads(flops), pieces))
     bounds = [pieces * share // threads for share in range(threads + 1)]
@@ -106,14 +105,100 @@ def _run_on_threads(calls: list[tuple]) -> None:
     on the shared pool; returns when all have, raising the first failure."""
     global _pool
     if len(calls) > 1 and _pool is None:
-        _pool = ThreadPoolExecutor(available_cores(), thread_name_prefix="npconv")
+        _pool = _Pool(available_cores())
     others = [_pool.submit(*call) for call in calls[1:]]
+    failures = []
     try:
         calls[0][0](*calls[0][1:])
     finally:
-        wait(others)  # nothing outlives the call, even when the caller's own part fails
-    for other in others:
-        other.result()
+        for finished, failure in others:  # nothing outlives the call, even when the caller's own part fails
+            finished.acquire()
+            failures += failure
+    if failures:
+        raise failures[0]
+
+
+SPIN_ROUNDS = 2000  # sched_yield calls (~0.65 us each on the 2-core VMs here) before an idle pool thread sleeps
+
+
+class _Pool:
+    """Python threads that run submitted calls; an idle one first polls for new work for about a
+    millisecond (:data:`SPIN_ROUNDS`), without the GIL and yielding its core at each round, then
+    sleeps on the queue.
+
+    On the 2-core virtual machines here, waking a thread that sleeps took 0.7-2.2 ms after an idle
+    pause (against 20 us back to back), longer than a whole small convolution's share: a call
+    right after another found its helper asleep (grouped 8x128x28x28 -> 128, timed after a pause
+    and one untimed call: median 3.9 -> 2.8 ms).  PyTorch's OpenMP threads poll for ~10 ms after
+    a call, OpenBLAS's worker for up to ~0.1 s (see :func:`blas_on_one_thread`).  With Numba
+    absent, nothing polls."""
+
+    def __init__(self, size: int):
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._posted = np.zeros(1, np.int64)  # calls submitted so far: what the polling threads watch
+        for index in range(size):
+            threading.Thread(target=self._serve, name=f"npconv-{index}", daemon=True).start()
+
+    def submit(self, function, *args) -> tuple[threading.Lock, list]:
+        """Queue ``function(*args)``; returns a lock released when it has run, and the list its
+        failure (if any) is put in."""
+        finished, failure = threading.Lock(), []
+        finished.acquire()
+        self._calls.put((function, args, finished, failure))
+        self._posted[0] += 1
+        return finished, failure
+
+    def _serve(self) -> None:
+        while True:
+            seen = int(self._posted[0])  # read before looking: a call posted meanwhile changes it
+            try:
+                call = self._calls.get_nowait()
+            except queue.Empty:
+                if _poll is not None:
+                    _poll(self._posted, seen, SPIN_ROUNDS)
+                call = self._calls.get()
+            function, args, finished, failure = call
+            try:
+                function(*args)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller
+                failure.append(error)
+            finally:
+                finished.release()
+
+
+_pool: _Pool | None = None
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # a forked child has none of the parent's threads: it starts its own
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _compile_poll():
+    """``poll(posted, seen, rounds)``: whether ``posted[0]`` changes from ``seen`` within ``rounds``
+    calls of libc's ``sched_yield``, run without the GIL (the call is opaque to the compiler, so
+    the value is read again each round); None without Numba or ``sched_yield``."""
+    if numba is None:
+        return None
+    sched_yield = numba.types.ExternalFunction("sched_yield", numba.types.intc())
+
+    def poll(posted, seen, rounds):
+        for _ in range(rounds):
+            if posted[0] != seen:
+                return True
+            sched_yield()
+        return False
+
+    try:
+        return numba.njit("boolean(int64[::1], int64, int64)", nogil=True, cache=True)(poll)
+    except Exception:  # pragma: no cover - no sched_yield to link (not a POSIX libc)
+        return None
+
+
+_poll = _compile_poll()
 
 
 _blas_controllers = None  # threadpoolctl's controllers of the BLAS libraries loaded (found once)

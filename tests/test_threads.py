@@ -1,6 +1,8 @@
 """``npconv._threads``: shares of a range and claimed pieces on Python threads; BLAS on one thread."""
 
+import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -64,6 +66,38 @@ def test_a_failing_claim_raises_in_the_caller(monkeypatch):
 
     with pytest.raises(ValueError, match="piece 7"):
         _threads.run_claimed(worker, 1e9, 10)
+
+
+def _pool_share_names(monkeypatch) -> set[str]:
+    """The names of the threads that ran the two shares of a small ``run_split``."""
+    monkeypatch.setattr(_threads, "numba_threads", lambda flops: 2)
+    names = set()
+    _threads.run_split(lambda start, stop: names.add(threading.current_thread().name), 1e9, 2)
+    return names
+
+
+def test_pool_threads_take_calls_while_polling_and_after_sleeping(monkeypatch):
+    assert any(name.startswith("npconv") for name in _pool_share_names(monkeypatch))
+    assert any(name.startswith("npconv") for name in _pool_share_names(monkeypatch))  # right after: polling
+    time.sleep(0.05)  # well past the polling: asleep on the queue
+    assert any(name.startswith("npconv") for name in _pool_share_names(monkeypatch))
+
+
+@pytest.mark.skipif(_threads._poll is None, reason="polling needs numba")
+def test_poll_returns_when_the_count_changes_or_after_its_rounds():
+    assert _threads._poll(np.array([1]), 0, 10**9) is True
+    assert _threads._poll(np.array([0]), 0, 10) is False
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+@pytest.mark.filterwarnings("ignore:.*fork:DeprecationWarning")  # Python 3.12+: fork with threads
+def test_a_forked_child_runs_on_threads_of_its_own(monkeypatch):
+    _pool_share_names(monkeypatch)  # the parent's pool exists
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os._exit(0 if len(_pool_share_names(monkeypatch)) == 2 else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_blas_runs_on_one_thread_inside_the_scope_and_as_before_after():
