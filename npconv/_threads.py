@@ -174,7 +174,8 @@ def _forget_pool() -> None:
     _pool = None  # a forked child has none of the parent's threads: it starts its own
 
 
-os.register_at_fork(after_in_child=_forget_pool)
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _compile_poll():
