@@ -83,6 +83,26 @@ def test_pool_threads_take_calls_while_polling_and_after_sleeping(monkeypatch):
     assert any(name.startswith("npconv") for name in _pool_share_names(monkeypatch))
 
 
+def test_callers_on_several_threads_share_the_pool(monkeypatch):
+    monkeypatch.setattr(_threads, "numba_threads", lambda flops: 2)
+    counts = np.zeros((4, 50, 9), int)
+
+    def worker(indices, counts):
+        for index in indices:
+            counts[index] += 1
+
+    def caller(row):
+        for call in range(50):
+            _threads.run_claimed(worker, 1e9, 9, counts[row, call])
+
+    callers = [threading.Thread(target=caller, args=(row,)) for row in range(4)]
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join()
+    assert (counts == 1).all()
+
+
 @pytest.mark.skipif(_threads._poll is None, reason="polling needs numba")
 def test_poll_returns_when_the_count_changes_or_after_its_rounds():
     assert _threads._poll(np.array([1]), 0, 10**9) is True
