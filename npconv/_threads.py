@@ -74,7 +74,7 @@ def run_split(kernel, flops: float, pieces: int, *args) -> None:
     """
     threads = max(1, min(numba_threads(flops), pieces))
     bounds = [pieces * share // threads for share in range(threads + 1)]
-    _run_on_threads([(kernel, bounds[i], bounds[i + 1], *args) for i in range(threads)])
+    run_together([(kernel, bounds[i], bounds[i + 1], *args) for i in range(threads)])
 
 
 def run_claimed(worker, flops: float, pieces: int, *args) -> None:
@@ -90,7 +90,7 @@ def run_claimed(worker, flops: float, pieces: int, *args) -> None:
     """
     threads = max(1, min(numba_threads(flops), pieces))
     counter = itertools.count()  # next() on it is atomic: the GIL
-    _run_on_threads([(worker, _claims(counter, pieces), *args) for _ in range(threads)])
+    run_together([(worker, _claims(counter, pieces), *args) for _ in range(threads)])
 
 
 def _claims(counter, pieces: int):
@@ -100,22 +100,27 @@ def _claims(counter, pieces: int):
         yield index
 
 
-def _run_on_threads(calls: list[tuple]) -> None:
+def run_together(calls: list[tuple]) -> list:
     """Each ``(function, *args)`` of ``calls`` at once: the first on the calling thread, the others
-    on the shared pool; returns when all have, raising the first failure."""
+    on the shared pool; returns their results, in order, when all have run, raising the first
+    failure.
+
+    >>> run_together([(sum, [1, 2]), (max, [3, 4])])
+    [3, 4]
+    """
     global _pool
     if len(calls) > 1 and _pool is None:
         _pool = _Pool(available_cores())
     others = [_pool.submit(*call) for call in calls[1:]]
-    failures = []
     try:
-        calls[0][0](*calls[0][1:])
+        first = calls[0][0](*calls[0][1:])
     finally:
-        for finished, failure in others:  # nothing outlives the call, even when the caller's own part fails
-            finished.acquire()
-            failures += failure
-    if failures:
-        raise failures[0]
+        for task in others:  # nothing outlives the call, even when the caller's own part fails
+            task.finished.acquire()
+    for task in others:
+        if task.failure is not None:
+            raise task.failure
+    return [first, *(task.result for task in others)]
 
 
 SPIN_ROUNDS = 2000  # sched_yield calls (~0.65 us each on the 2-core VMs here) before an idle pool thread sleeps
@@ -139,31 +144,41 @@ class _Pool:
         for index in range(size):
             threading.Thread(target=self._serve, name=f"npconv-{index}", daemon=True).start()
 
-    def submit(self, function, *args) -> tuple[threading.Lock, list]:
-        """Queue ``function(*args)``; returns a lock released when it has run, and the list its
-        failure (if any) is put in."""
-        finished, failure = threading.Lock(), []
-        finished.acquire()
-        self._calls.put((function, args, finished, failure))
+    def submit(self, function, *args) -> _Task:
+        """Queue ``function(*args)``; its task's ``finished`` is released when it has run."""
+        task = _Task(function, args)
+        self._calls.put(task)
         self._posted[0] += 1
-        return finished, failure
+        return task
 
     def _serve(self) -> None:
         while True:
             seen = int(self._posted[0])  # read before looking: a call posted meanwhile changes it
             try:
-                call = self._calls.get_nowait()
+                task = self._calls.get_nowait()
             except queue.Empty:
                 if _poll is not None:
                     _poll(self._posted, seen, SPIN_ROUNDS)
-                call = self._calls.get()
-            function, args, finished, failure = call
+                task = self._calls.get()
             try:
-                function(*args)
+                task.result = task.function(*task.args)
             except BaseException as error:  # noqa: BLE001 - handed to the caller
-                failure.append(error)
+                task.failure = error
             finally:
-                finished.release()
+                task.finished.release()
+            del task  # an idle thread holds no result: it is the caller's
+
+
+class _Task:
+    """A call submitted to the pool: ``finished`` (a lock, held until it has run), then its
+    ``result`` or ``failure``."""
+
+    __slots__ = ("function", "args", "finished", "result", "failure")
+
+    def __init__(self, function, args: tuple):
+        self.function, self.args, self.result, self.failure = function, args, None, None
+        self.finished = threading.Lock()
+        self.finished.acquire()
 
 
 _pool: _Pool | None = None

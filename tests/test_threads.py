@@ -1,8 +1,10 @@
 """``npconv._threads``: shares of a range and claimed pieces on Python threads; BLAS on one thread."""
 
 import os
+import signal
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -103,10 +105,21 @@ def test_callers_on_several_threads_share_the_pool(monkeypatch):
     assert (counts == 1).all()
 
 
+def test_results_come_back_in_order_and_the_pool_keeps_none():
+    first, second = _threads.run_together([(np.full, 2, 1.0), (np.full, 3, 2.0)])
+    assert first.tolist() == [1.0, 1.0] and second.tolist() == [2.0, 2.0, 2.0]
+    returned = weakref.ref(second)
+    del second
+    deadline = time.monotonic() + 1  # the pool thread drops its reference right after handing it over
+    while returned() is not None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert returned() is None  # the pool thread that made it holds no reference while it idles
+
+
 @pytest.mark.skipif(_threads._poll is None, reason="polling needs numba")
 def test_poll_returns_when_the_count_changes_or_after_its_rounds():
-    assert _threads._poll(np.array([1]), 0, 10**9) is True
-    assert _threads._poll(np.array([0]), 0, 10) is False
+    assert _threads._poll(np.array([1], np.int64), 0, 10**9) is True
+    assert _threads._poll(np.array([0], np.int64), 0, 10) is False
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
@@ -115,6 +128,7 @@ def test_a_forked_child_runs_on_threads_of_its_own(monkeypatch):
     _pool_share_names(monkeypatch)  # the parent's pool exists
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the child
+        signal.alarm(20)  # a child waiting on threads it lacks is killed, not left hanging
         os._exit(0 if len(_pool_share_names(monkeypatch)) == 2 else 1)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0

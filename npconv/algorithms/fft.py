@@ -57,9 +57,9 @@ field (``NONFINITE_LOCAL = False``: the robustness tests skip this algorithm for
 under ``MAX_CHUNK_BYTES``); configurations where even the smallest tiles do not fit (wide channels
 on small images: the kernel spectrum is ``(L / k)^rank`` times the kernel) are not eligible.
 **Threads**: at most ``MAX_WORKERS`` (2) at a time, whatever NumPy's BLAS uses.  Where the plan
-says so (enough work), chunks run two at a time, in the calling thread and one helper thread,
-each with single-threaded transforms; otherwise arrays of ``PARALLEL_FFT_SIZE`` values or more are
-transformed with two ``scipy.fft`` workers.
+says so (enough work), chunks run two at a time, in the calling thread and one of npconv's pool
+threads (:func:`~npconv._threads.run_together`), each with single-threaded transforms; otherwise
+arrays of ``PARALLEL_FFT_SIZE`` values or more are transformed with two ``scipy.fft`` workers.
 
 **Deterministic**: plans, chunks and the order of every sum depend only on the shapes and the
 number of cores (a one-core machine may round differently in the last bits).
@@ -69,15 +69,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sp_fft
 
 from .._spec import ConvSpec
-from .._threads import available_cores
+from .._threads import available_cores, run_together
 from ._common import backward_input_as_forward, copy_seconds
 
 NONFINITE_LOCAL = False
@@ -394,23 +392,13 @@ def _product(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return out.view(x.dtype)
 
 
-@lru_cache(maxsize=1)
-def _helper() -> ThreadPoolExecutor:
-    """The one extra thread, started on first use (again in a forked child, which lacks it)."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="npconv-fft")
-
-
-os.register_at_fork(after_in_child=_helper.cache_clear)
-
-
 def _in_halves(function, chunks: list, parallel: bool) -> list:
     """``[function(chunks[0::2], 1), function(chunks[1::2], 1)]``, the halves run in two threads
     (single-threaded transforms each), if ``parallel``; else ``[function(chunks, workers)]``.
     Every chunk goes to the same half on every call."""
     if not parallel:
         return [function(chunks, _workers())]
-    other = _helper().submit(function, chunks[1::2], 1)
-    return [function(chunks[0::2], 1), other.result()]
+    return run_together([(function, chunks[0::2], 1), (function, chunks[1::2], 1)])
 
 
 def _correlate(u: np.ndarray, v: np.ndarray, spec: ConvSpec, plan: _Plan) -> np.ndarray:
