@@ -3,7 +3,7 @@
     python benchmarks/bench_suite.py [case ...] [--repeats 7] [--threads 2] [--markdown]
 
 Same as ``npconv bench``; see :mod:`npconv.bench` for what is timed and how.  PyTorch is optional
-(``pip install torch==2.13.0``), as are threadpoolctl and numba (``pip install -e ".[bench,fast]"``).
+(``pip install torch==2.13.0``).
 """
 
 import sys

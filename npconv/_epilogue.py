@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._numba import ENABLED as NUMBA_ENABLED
+from ._numba import jit
 from ._threads import run_split
 
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is optional (extra "fast")
-    numba = None
-
-USE_NUMBA = numba is not None  # tests switch this off to check the NumPy path
+USE_NUMBA = NUMBA_ENABLED  # tests switch this off to check the NumPy path
 ACTIVATIONS = ("linear", "relu")  # what conv(..., activation=) fuses; None means "linear"
 CHUNK_ELEMENTS = 2**15  # NumPy path: 128 KiB of float32 per chunk, so the second pass hits the cache
 
@@ -65,17 +62,15 @@ def apply(y: np.ndarray, bias: np.ndarray | None, activation: str) -> None:
             np.maximum(chunk, 0, out=chunk)
 
 
-if numba is not None:
-
-    @numba.njit(nogil=True, cache=True)
-    def _bias_activation_kernel(start, stop, rows, bias, relu, zero):
-        """Rows ``start:stop`` of ``rows`` ``(positions, C)``: plus ``bias``, then relu if asked."""
-        for i in range(start, stop):
-            row = rows[i]
-            if relu:
-                for c in range(row.size):
-                    v = row[c] + bias[c]
-                    row[c] = zero if v < zero else v  # NaN stays NaN
-            else:
-                for c in range(row.size):
-                    row[c] += bias[c]
+@jit(nogil=True, cache=True)
+def _bias_activation_kernel(start, stop, rows, bias, relu, zero):
+    """Rows ``start:stop`` of ``rows`` ``(positions, C)``: plus ``bias``, then relu if asked."""
+    for i in range(start, stop):
+        row = rows[i]
+        if relu:
+            for c in range(row.size):
+                v = row[c] + bias[c]
+                row[c] = zero if v < zero else v  # NaN stays NaN
+        else:
+            for c in range(row.size):
+                row[c] += bias[c]

@@ -1,12 +1,11 @@
-"""Thread counts for npconv's own parallel code.
+"""npconv's own threads, and how they share the cores with BLAS's.
 
 npconv's threads (a shared pool of Python threads that poll briefly, then sleep when idle) run its
-Numba kernels and share its own products: their count is Numba's (``numba.set_num_threads``,
-``NUMBA_NUM_THREADS``; one thread for small convolutions).  Where they call BLAS themselves
-(Winograd's blocks, the dense layers) it runs on one thread each, inside
-:func:`blas_on_one_thread`.  Other products (``gemm``'s)
-follow NumPy's BLAS settings (threadpoolctl ``threadpool_limits`` or ``OMP_NUM_THREADS`` /
-``OPENBLAS_NUM_THREADS``); the benchmark runner gives BLAS, Numba and PyTorch the same count.
+Numba kernels and share its own products.  Their count is :func:`get_num_threads`: set by
+:func:`set_num_threads`, else by ``NPCONV_NUM_THREADS`` (or ``NUMBA_NUM_THREADS``) in the
+environment, else the cores this process may use; a small convolution runs on one.  Where they
+call BLAS (Winograd's blocks, ``gemm``'s products, the dense layers) it runs on one thread each,
+inside :func:`blas_on_one_thread`, so that no BLAS worker spins beside them.
 The Numba kernels and Winograd's blocks split work into pieces whose results do not depend on
 the thread count.  ``fft`` uses at most ``min(2, available_cores())`` threads and plans its tiles
 from the core count, so on a one-core machine its results may differ in the last bits.
@@ -22,10 +21,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is optional (extra "fast")
-    numba = None
+from ._numba import ENABLED as NUMBA_ENABLED
+from ._numba import load_numba
+from ._spec import received
 
 
 def available_cores() -> int:
@@ -49,17 +47,69 @@ def blas_threads() -> int:
     return max(1, min(counts)) if counts else available_cores()
 
 
+def _threads_from_environment() -> int:
+    for variable in ("NPCONV_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        value = os.environ.get(variable, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return available_cores()
+
+
+_num_threads = _threads_from_environment()
+
+
+def get_num_threads() -> int:
+    """Threads npconv's own parallel code uses (see :func:`set_num_threads`).
+
+    >>> import npconv as nc
+    >>> nc.get_num_threads() >= 1
+    True
+    """
+    return _num_threads
+
+
+def set_num_threads(threads: int) -> None:
+    """Set the number of threads npconv's own parallel code uses, for the whole process.
+
+    The default is ``NPCONV_NUM_THREADS`` (or ``NUMBA_NUM_THREADS``) from the environment, else the
+    cores this process may use (``os.sched_getaffinity``).  npconv's threads call BLAS on one thread
+    each, so this is the number of cores an npconv call keeps busy; ``fft``'s transforms use at most
+    two.
+
+    Parameters
+    ----------
+    threads : int
+        At least 1.
+
+    Raises
+    ------
+    ValueError
+        If ``threads`` is not a positive integer.
+
+    Examples
+    --------
+    >>> import npconv as nc
+    >>> before = nc.get_num_threads()
+    >>> nc.set_num_threads(1); nc.get_num_threads()
+    1
+    >>> nc.set_num_threads(before)
+    """
+    global _num_threads
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be a positive integer. {received(threads=threads)}")
+    _num_threads = int(threads)
+
+
 PARALLEL_FLOPS = 4e6  # smaller convolutions run on one thread: waking another costs more than it saves
 
 
-def numba_threads(flops: float) -> int:
-    """Threads npconv's Numba kernels share a convolution of ``flops`` among: Numba's count
-    (``numba.set_num_threads``, ``NUMBA_NUM_THREADS``), or 1 for small ones."""
-    return numba.get_num_threads() if flops >= PARALLEL_FLOPS else 1
+def threads_for(flops: float) -> int:
+    """Threads npconv shares work of ``flops`` among: :func:`get_num_threads`, or 1 for small work."""
+    return _num_threads if flops >= PARALLEL_FLOPS else 1
 
 
 def run_split(kernel, flops: float, pieces: int, *args) -> None:
-    """``kernel(start, stop, *args)`` over ``[0, pieces)`` in :func:`numba_threads` contiguous shares.
+    """``kernel(start, stop, *args)`` over ``[0, pieces)`` in :func:`threads_for` contiguous shares.
 
     ``kernel`` releases the GIL (a serial Numba function compiled with ``nogil=True``, or NumPy's
     BLAS); the shares beyond the first run on Python threads of a shared pool, the first on the
@@ -72,13 +122,13 @@ def run_split(kernel, flops: float, pieces: int, *args) -> None:
     training step therefore run BLAS on one thread (:func:`blas_on_one_thread`), so that its
     worker sleeps.
     """
-    threads = max(1, min(numba_threads(flops), pieces))
+    threads = max(1, min(threads_for(flops), pieces))
     bounds = [pieces * share // threads for share in range(threads + 1)]
     run_together([(kernel, bounds[i], bounds[i + 1], *args) for i in range(threads)])
 
 
 def run_claimed(worker, flops: float, pieces: int, *args) -> None:
-    """``worker(indices, *args)`` on :func:`numba_threads` threads at once, each iterating its
+    """``worker(indices, *args)`` on :func:`threads_for` threads at once, each iterating its
     ``indices`` over the pieces ``[0, pieces)`` that it claims first, one at a time, from a shared
     counter, so that every piece is claimed once.
 
@@ -88,7 +138,7 @@ def run_claimed(worker, flops: float, pieces: int, *args) -> None:
     holding the others up.  ``worker`` allocates its buffers once and reuses them for all its
     pieces.
     """
-    threads = max(1, min(numba_threads(flops), pieces))
+    threads = max(1, min(threads_for(flops), pieces))
     counter = itertools.count()  # next() on it is atomic: the GIL
     run_together([(worker, _claims(counter, pieces), *args) for _ in range(threads)])
 
@@ -139,6 +189,7 @@ class _Pool:
     absent, nothing polls."""
 
     def __init__(self, size: int):
+        self._poll = _compile_poll()
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._posted = np.zeros(1, np.int64)  # calls submitted so far: what the polling threads watch
         for index in range(size):
@@ -157,8 +208,8 @@ class _Pool:
             try:
                 task = self._calls.get_nowait()
             except queue.Empty:
-                if _poll is not None:
-                    _poll(self._posted, seen, SPIN_ROUNDS)
+                if self._poll is not None:
+                    self._poll(self._posted, seen, SPIN_ROUNDS)
                 task = self._calls.get()
             try:
                 task.result = task.function(*task.args)
@@ -196,9 +247,11 @@ if hasattr(os, "register_at_fork"):  # POSIX
 def _compile_poll():
     """``poll(posted, seen, rounds)``: whether ``posted[0]`` changes from ``seen`` within ``rounds``
     calls of libc's ``sched_yield``, run without the GIL (the call is opaque to the compiler, so
-    the value is read again each round); None without Numba or ``sched_yield``."""
-    if numba is None:
+    the value is read again each round); None without Numba or ``sched_yield``.  Compiled (or
+    loaded from Numba's cache) when the pool starts."""
+    if not NUMBA_ENABLED:
         return None
+    numba = load_numba()
     sched_yield = numba.types.ExternalFunction("sched_yield", numba.types.intc())
 
     def poll(posted, seen, rounds):
@@ -214,13 +267,11 @@ def _compile_poll():
         return None
 
 
-_poll = _compile_poll()
 
-
-_blas_controllers = None  # threadpoolctl's controllers of the BLAS libraries loaded (found once)
 _blas_lock = threading.Lock()
-_blas_scopes = 0  # open blas_on_one_thread scopes, on any thread
-_blas_saved: list[int] = []
+_blas_controllers = None  # threadpoolctl's controllers of the BLAS libraries loaded (found once)
+_blas_scopes: set = set()  # a token per open blas_on_one_thread scope, on any thread
+_blas_saved: list[int] | None = None  # the thread counts to restore, while BLAS is limited
 
 
 @contextmanager
@@ -228,48 +279,96 @@ def blas_on_one_thread():
     """BLAS on one thread while the block runs (threadpoolctl; without it, nothing changes).
 
     npconv's own threads then share the work, each calling BLAS on its own core.  A
-    multi-threaded BLAS product wakes OpenBLAS's worker, which then spins on a core for up to ~0.1
-    s: in a training step, where the dense layers' products come every few milliseconds, it
-    halved the speed of every npconv thread beside it (the seeds' CNN trained at 3000 samples/s,
-    3700 with single-threaded BLAS).  The setting is the process's: other threads' BLAS calls
-    made meanwhile also run on one thread.  Nested and concurrent scopes restore the setting
-    when the last one ends.
+    multi-threaded BLAS product wakes OpenBLAS's workers, which then spin for up to ~0.1 s: beside
+    npconv's threads they halved a training step's speed, and with another busy process on the
+    machine a worker waiting for a descheduled partner made calls tens of times slower.
+
+    The setting is the process's (OpenBLAS has no per-thread count): other threads' BLAS calls
+    made meanwhile also run on one thread.  Whatever happens, it is restored when the last open
+    scope ends: scopes nest and overlap across threads; a ``KeyboardInterrupt`` raised while the
+    setting is being changed or restored does not leave it half-done (the restore completes, then
+    the interrupt is raised); a child forked meanwhile starts with the setting restored.
     """
-    global _blas_controllers, _blas_scopes
-    with _blas_lock:
-        if _blas_controllers is None:
-            try:
-                from threadpoolctl import ThreadpoolController
-            except ImportError:
-                _blas_controllers = []
-            else:
-                _blas_controllers = ThreadpoolController().select(user_api="blas").lib_controllers
-        if _blas_scopes == 0:
-            _blas_saved[:] = [library.num_threads for library in _blas_controllers]
-            for library in _blas_controllers:
-                library.set_num_threads(1)
-        _blas_scopes += 1
+    token = object()
     try:
+        _limit_blas(token)
         yield
     finally:
-        with _blas_lock:
-            _blas_scopes -= 1
-            if _blas_scopes == 0:
-                for library, threads in zip(_blas_controllers, _blas_saved):
-                    library.set_num_threads(threads)
+        _complete_despite_interrupts(_release_blas, token)
+
+
+def _limit_blas(token) -> None:
+    global _blas_controllers, _blas_saved
+    with _blas_lock:
+        _blas_scopes.add(token)
+        if _blas_saved is None:
+            if _blas_controllers is None:
+                _blas_controllers = _find_blas_controllers()
+            _blas_saved = [library.num_threads for library in _blas_controllers]
+            for library in _blas_controllers:
+                library.set_num_threads(1)
+
+
+def _release_blas(token) -> None:
+    """Close ``token``'s scope and restore BLAS's settings if it was the last; idempotent, so that it
+    can be run again after an interrupt."""
+    global _blas_saved
+    with _blas_lock:
+        _blas_scopes.discard(token)
+        if not _blas_scopes and _blas_saved is not None:
+            for library, threads in zip(_blas_controllers, _blas_saved):
+                library.set_num_threads(threads)
+            _blas_saved = None
+
+
+def _complete_despite_interrupts(function, *args) -> None:
+    """``function(*args)`` (idempotent) until it completes, then re-raise any ``KeyboardInterrupt``
+    that arrived meanwhile."""
+    interruption = None
+    while True:
+        try:
+            function(*args)
+            break
+        except KeyboardInterrupt as error:
+            interruption = error
+    if interruption is not None:
+        raise interruption
+
+
+def _find_blas_controllers() -> list:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas").lib_controllers
+
+
+def _blas_after_fork_in_child() -> None:
+    """The forked child has none of the threads that held scopes: it starts with a free lock and,
+    if the parent was inside a scope, with BLAS's settings restored."""
+    global _blas_lock, _blas_saved
+    _blas_lock = threading.Lock()
+    _blas_scopes.clear()
+    if _blas_saved is not None:
+        for library, threads in zip(_blas_controllers, _blas_saved):
+            library.set_num_threads(threads)
+        _blas_saved = None
+
+
+if hasattr(os, "register_at_fork"):  # POSIX: no fork while another thread changes the setting
+    os.register_at_fork(
+        before=lambda: _blas_lock.acquire(),
+        after_in_parent=lambda: _blas_lock.release(),
+        after_in_child=_blas_after_fork_in_child,
+    )
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for 2-D operands, with BLAS on one thread (:func:`blas_on_one_thread`) and, for
     large products, the rows of ``a`` in one share per npconv thread (:func:`run_split`: more,
-    smaller shares each packed ``b`` again, 2x slower).  Without Numba (no npconv threads) it is
-    ``a @ b`` with BLAS's own threads.
+    smaller shares each packed ``b`` again, 2x slower).
 
     >>> matmul(np.eye(2), np.arange(4.0).reshape(2, 2)).tolist()
     [[0.0, 1.0], [2.0, 3.0]]
     """
-    if numba is None:  # no npconv threads: their count is Numba's
-        return a @ b
     with blas_on_one_thread():
         out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
         run_split(_matmul_rows, 2.0 * a.shape[0] * a.shape[1] * b.shape[1], a.shape[0], a, b, out)
@@ -284,7 +383,7 @@ def matmuls(*pairs: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
     >>> [p.tolist() for p in matmuls((np.eye(2), np.ones((2, 1))), (np.ones((1, 2)), np.eye(2)))]
     [[[1.0], [1.0]], [[1.0, 1.0]]]
     """
-    if len(pairs) == 1 or numba is None:
+    if len(pairs) == 1:
         return [matmul(a, b) for a, b in pairs]
     with blas_on_one_thread():
         outs = [np.empty((a.shape[0], b.shape[1]), np.result_type(a, b)) for a, b in pairs]

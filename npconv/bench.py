@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import platform
 import statistics
 import subprocess
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import ops
-from ._threads import available_cores
+from ._threads import available_cores, set_num_threads
 from .explain import explain
 
 
@@ -293,23 +292,12 @@ def main(argv=None) -> int:
 
 
 def limit_threads(threads: int, torch) -> str:
-    """Give BLAS, Numba and PyTorch the same thread count; say what was limited."""
-    limited = []
-    try:
-        from threadpoolctl import threadpool_limits
+    """Give BLAS, npconv and PyTorch the same thread count; say what was limited."""
+    from threadpoolctl import threadpool_limits
 
-        threadpool_limits(threads)
-        limited.append("BLAS (threadpoolctl)")
-    except ImportError:
-        os.environ["OMP_NUM_THREADS"] = str(threads)
-        limited.append("BLAS not limited: install threadpoolctl")
-    try:
-        import numba
-
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        limited.append("numba")
-    except ImportError:
-        pass
+    threadpool_limits(threads)
+    set_num_threads(threads)
+    limited = ["BLAS (threadpoolctl)", "npconv"]
     if torch is not None:
         torch.set_num_threads(threads)
         limited.append("torch")

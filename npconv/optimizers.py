@@ -28,14 +28,11 @@ import math
 
 import numpy as np
 
+from ._numba import ENABLED as NUMBA_ENABLED
+from ._numba import jit
 from ._threads import run_split
 
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is optional (extra "fast")
-    numba = None
-
-USE_NUMBA = numba is not None  # tests switch this off to check the NumPy path
+USE_NUMBA = NUMBA_ENABLED  # tests switch this off to check the NumPy path
 ADAM_PIECE = 2**14  # elements per share of the fused Adam kernel
 
 
@@ -261,25 +258,23 @@ def get(identifier) -> Optimizer:
     )
 
 
-if numba is not None:
-
-    # error_model="numpy": IEEE division and square root, without Python's zero-division check,
-    # which kept the loop from vectorizing (8x slower)
-    @numba.njit(nogil=True, cache=True, error_model="numpy")
-    def _adam_kernel(start, stop, w, g, m, v, v_hat, amsgrad, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon, step):
-        """:meth:`Adam.update` on the elements of pieces ``start:stop`` (``ADAM_PIECE`` each) of
-        the flat arrays, all in their dtype; ``np.maximum``'s NaN propagation for AMSGrad."""
-        # Loops over slices, from 0: Numba then knows the indices are not negative (no wraparound
-        # test), and the loops vectorize
-        span = slice(start * ADAM_PIECE, stop * ADAM_PIECE)
-        w, g, m, v, v_hat = w[span], g[span], m[span], v[span], v_hat[span]
-        for i in range(w.size):
-            gradient = g[i]
-            moment = m[i] * beta_1 + one_minus_beta_1 * gradient
-            second = v[i] * beta_2 + gradient * gradient * one_minus_beta_2
-            m[i], v[i] = moment, second
-            if amsgrad:
-                peak = v_hat[i]
-                second = second if second > peak or second != second else peak
-                v_hat[i] = second
-            w[i] -= moment / (np.sqrt(second) + epsilon) * step
+# error_model="numpy": IEEE division and square root, without Python's zero-division check,
+# which kept the loop from vectorizing (8x slower)
+@jit(nogil=True, cache=True, error_model="numpy")
+def _adam_kernel(start, stop, w, g, m, v, v_hat, amsgrad, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon, step):
+    """:meth:`Adam.update` on the elements of pieces ``start:stop`` (``ADAM_PIECE`` each) of
+    the flat arrays, all in their dtype; ``np.maximum``'s NaN propagation for AMSGrad."""
+    # Loops over slices, from 0: Numba then knows the indices are not negative (no wraparound
+    # test), and the loops vectorize
+    span = slice(start * ADAM_PIECE, stop * ADAM_PIECE)
+    w, g, m, v, v_hat = w[span], g[span], m[span], v[span], v_hat[span]
+    for i in range(w.size):
+        gradient = g[i]
+        moment = m[i] * beta_1 + one_minus_beta_1 * gradient
+        second = v[i] * beta_2 + gradient * gradient * one_minus_beta_2
+        m[i], v[i] = moment, second
+        if amsgrad:
+            peak = v_hat[i]
+            second = second if second > peak or second != second else peak
+            v_hat[i] = second
+        w[i] -= moment / (np.sqrt(second) + epsilon) * step

@@ -9,7 +9,7 @@ def implementation_fixture(module, what: str):
 
     @pytest.fixture(params=["numpy", "numba"])
     def path(request, monkeypatch):
-        if request.param == "numba" and module.numba is None:
+        if request.param == "numba" and not module.NUMBA_ENABLED:
             pytest.skip("numba is not installed")
         monkeypatch.setattr(module, "USE_NUMBA", request.param == "numba")
         return request.param

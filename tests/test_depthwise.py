@@ -72,7 +72,7 @@ def test_matches_direct_and_gemm_on_random_configurations(path):
 
 def test_numpy_and_numba_paths_agree(monkeypatch):
     """The forward adds in the same order on both paths: the same bits; gradients within rounding."""
-    if depthwise.numba is None:
+    if not depthwise.NUMBA_ENABLED:
         pytest.skip("numba is not installed")
     rng = np.random.default_rng(7)
     for _ in range(40):
@@ -90,7 +90,7 @@ def test_numpy_and_numba_paths_agree(monkeypatch):
 def test_unrolled_forward_matches_the_segment_loops(mode, monkeypatch):
     """Channel multiplier 1: the unrolled kernel (zero padding read implicitly, other modes from the
     padded copy) gives the segment loops' bits, at every border, for ranks 1-3 and up to 27 taps."""
-    if depthwise.numba is None:
+    if not depthwise.NUMBA_ENABLED:
         pytest.skip("numba is not installed")
     rng = np.random.default_rng(17)
     for _ in range(12):
@@ -125,12 +125,12 @@ def test_deterministic_whatever_the_thread_count(path):
     assert nc.explain(x.shape, w.shape, **params).flops >= PARALLEL_FLOPS  # runs in parallel
     first = run_all(x, w, dy, params, "depthwise")
     if path == "numba":
-        threads = depthwise.numba.get_num_threads()
-        depthwise.numba.set_num_threads(1)
+        threads = nc.get_num_threads()
+        nc.set_num_threads(1)
         try:
             again = run_all(x, w, dy, params, "depthwise")
         finally:
-            depthwise.numba.set_num_threads(threads)
+            nc.set_num_threads(threads)
     else:
         again = run_all(x, w, dy, params, "depthwise")
     for a, b in zip(first, again):

@@ -9,7 +9,7 @@ from npconv import _epilogue, layers
 from npconv.autograd import Tensor
 
 
-@pytest.mark.parametrize("use_numba", [False, True] if _epilogue.numba is not None else [False])
+@pytest.mark.parametrize("use_numba", [False, True] if _epilogue.NUMBA_ENABLED else [False])
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_conv_relu_equals_separate_ops(use_numba, dtype, data_format, monkeypatch):

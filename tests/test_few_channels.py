@@ -18,7 +18,7 @@ from reference import conv_reference
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}  # relative to the magnitude of the result
 
-needs_numba = pytest.mark.skipif(few_channels.numba is None, reason="numba is not installed")
+needs_numba = pytest.mark.skipif(not few_channels.NUMBA_ENABLED, reason="numba is not installed")
 
 
 def random_config(rng):
@@ -90,8 +90,6 @@ def test_input_gradient_is_gemms_and_auto_picks_the_filter_gradient():
 
 @needs_numba
 def test_deterministic_and_thread_count_independent():
-    import numba
-
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4, 30, 29, 3)).astype(np.float32)
     w = rng.standard_normal((5, 5, 3, 64)).astype(np.float32)
@@ -102,12 +100,12 @@ def test_deterministic_and_thread_count_independent():
     )
     for run in runs:
         first = run()
-        threads = numba.get_num_threads()
-        numba.set_num_threads(1)
+        threads = nc.get_num_threads()
+        nc.set_num_threads(1)
         try:
             single = run()
         finally:
-            numba.set_num_threads(threads)
+            nc.set_num_threads(threads)
         np.testing.assert_array_equal(first, single)
         np.testing.assert_array_equal(first, run())
 
@@ -130,7 +128,7 @@ def fresh_auto():
 
 def test_eligibility(monkeypatch, fresh_auto):
     spec = nc.explain((8, 28, 28, 1), (3, 3, 1, 32), padding="same").spec
-    assert few_channels.eligible(spec) == (few_channels.numba is not None)
+    assert few_channels.eligible(spec) == (few_channels.NUMBA_ENABLED)
     monkeypatch.setattr(few_channels, "USE_NUMBA", False)  # no numba: gemm is the path
     assert not few_channels.eligible(spec)
     _auto_choice.cache_clear()

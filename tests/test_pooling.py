@@ -9,7 +9,7 @@ from npconv.activations import relu as relu_activation
 from npconv.autograd import Tensor
 from npconv.layers import pooling
 
-pytestmark = pytest.mark.skipif(pooling.numba is None, reason="numba is not installed")
+pytestmark = pytest.mark.skipif(not pooling.NUMBA_ENABLED, reason="numba is not installed")
 
 LAYERS = {1: layers.MaxPooling1D, 2: layers.MaxPooling2D, 3: layers.MaxPooling3D}
 

@@ -14,7 +14,7 @@ from npconv import _threads
 
 @pytest.mark.parametrize("pieces", [0, 1, 2, 3, 17])
 def test_shares_cover_the_range_once_in_contiguous_blocks(pieces, monkeypatch):
-    monkeypatch.setattr(_threads, "numba_threads", lambda flops: 3)
+    monkeypatch.setattr(_threads, "threads_for", lambda flops: 3)
     counts = np.zeros(pieces, int)
     shares = []
 
@@ -31,7 +31,7 @@ def test_shares_cover_the_range_once_in_contiguous_blocks(pieces, monkeypatch):
 
 
 def test_a_failing_share_raises_in_the_caller(monkeypatch):
-    monkeypatch.setattr(_threads, "numba_threads", lambda flops: 2)
+    monkeypatch.setattr(_threads, "threads_for", lambda flops: 2)
 
     def kernel(start, stop):
         if start > 0:
@@ -43,7 +43,7 @@ def test_a_failing_share_raises_in_the_caller(monkeypatch):
 
 @pytest.mark.parametrize("pieces", [0, 1, 2, 17])
 def test_claimed_pieces_are_each_taken_once(pieces, monkeypatch):
-    monkeypatch.setattr(_threads, "numba_threads", lambda flops: 3)
+    monkeypatch.setattr(_threads, "threads_for", lambda flops: 3)
     counts = np.zeros(pieces, int)
     workers = []
 
@@ -59,7 +59,7 @@ def test_claimed_pieces_are_each_taken_once(pieces, monkeypatch):
 
 
 def test_a_failing_claim_raises_in_the_caller(monkeypatch):
-    monkeypatch.setattr(_threads, "numba_threads", lambda flops: 2)
+    monkeypatch.setattr(_threads, "threads_for", lambda flops: 2)
 
     def worker(indices):
         for index in indices:
@@ -72,7 +72,7 @@ def test_a_failing_claim_raises_in_the_caller(monkeypatch):
 
 def _pool_share_names(monkeypatch) -> set[str]:
     """The names of the threads that ran the two shares of a small ``run_split``."""
-    monkeypatch.setattr(_threads, "numba_threads", lambda flops: 2)
+    monkeypatch.setattr(_threads, "threads_for", lambda flops: 2)
     names = set()
     _threads.run_split(lambda start, stop: names.add(threading.current_thread().name), 1e9, 2)
     return names
@@ -86,7 +86,7 @@ def test_pool_threads_take_calls_while_polling_and_after_sleeping(monkeypatch):
 
 
 def test_callers_on_several_threads_share_the_pool(monkeypatch):
-    monkeypatch.setattr(_threads, "numba_threads", lambda flops: 2)
+    monkeypatch.setattr(_threads, "threads_for", lambda flops: 2)
     counts = np.zeros((4, 50, 9), int)
 
     def worker(indices, counts):
@@ -116,10 +116,11 @@ def test_results_come_back_in_order_and_the_pool_keeps_none():
     assert returned() is None  # the pool thread that made it holds no reference while it idles
 
 
-@pytest.mark.skipif(_threads._poll is None, reason="polling needs numba")
+@pytest.mark.skipif(not _threads.NUMBA_ENABLED, reason="polling needs numba")
 def test_poll_returns_when_the_count_changes_or_after_its_rounds():
-    assert _threads._poll(np.array([1], np.int64), 0, 10**9) is True
-    assert _threads._poll(np.array([0], np.int64), 0, 10) is False
+    poll = _threads._compile_poll()
+    assert poll(np.array([1], np.int64), 0, 10**9) is True
+    assert poll(np.array([0], np.int64), 0, 10) is False
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
@@ -151,7 +152,7 @@ def test_blas_runs_on_one_thread_inside_the_scope_and_as_before_after():
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_matmul_shares_rows_and_matches_numpy(threads, monkeypatch):
     pytest.importorskip("numba")
-    monkeypatch.setattr(_threads, "numba_threads", lambda flops: threads)
+    monkeypatch.setattr(_threads, "threads_for", lambda flops: threads)
     rng = np.random.default_rng(threads)
     a, b = rng.standard_normal((37, 50)), rng.standard_normal((50, 9))
     np.testing.assert_allclose(_threads.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
@@ -161,7 +162,7 @@ def test_matmul_shares_rows_and_matches_numpy(threads, monkeypatch):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_several_products_side_by_side(threads, monkeypatch):
     pytest.importorskip("numba")
-    monkeypatch.setattr(_threads, "numba_threads", lambda flops: threads)
+    monkeypatch.setattr(_threads, "threads_for", lambda flops: threads)
     rng = np.random.default_rng(7)
     pairs = [(rng.standard_normal((5, 6)), rng.standard_normal((6, 3))), (rng.standard_normal((4, 2)).T, rng.standard_normal((4, 9)))]
     for got, (a, b) in zip(_threads.matmuls(*pairs), pairs):

@@ -264,7 +264,7 @@ def test_optimizer_gradient_clipping():
         nc.optimizers.Adam(learning_rate=-1)
 
 
-@pytest.mark.skipif(nc.optimizers.numba is None, reason="numba is not installed")
+@pytest.mark.skipif(not nc.optimizers.NUMBA_ENABLED, reason="numba is not installed")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("amsgrad", [False, True])
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
@@ -273,7 +273,7 @@ def test_fused_adam_gives_the_bits_of_the_numpy_path(monkeypatch, dtype, amsgrad
     from npconv import _threads
 
     monkeypatch.setattr(nc.optimizers, "ADAM_PIECE", 100)  # 5 pieces, in 3 shares
-    monkeypatch.setattr(_threads, "numba_threads", lambda flops: 3)
+    monkeypatch.setattr(_threads, "threads_for", lambda flops: 3)
     rng = np.random.default_rng(4)
     start = rng.standard_normal((7, 61)).astype(dtype)
     start[0, 5] = np.nan

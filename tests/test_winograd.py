@@ -43,7 +43,7 @@ def test_f4x4_transforms_are_lavins_up_to_row_signs():
     assert np.array_equal(np.abs(bt), np.abs(lavin_bt))
 
 
-@pytest.mark.skipif(winograd.numba is None, reason="numba is not installed")
+@pytest.mark.skipif(not winograd.NUMBA_ENABLED, reason="numba is not installed")
 @pytest.mark.parametrize("name, m", sorted(winograd._ROWS))
 def test_numba_row_transforms_are_the_generated_matrices(name, m):
     """Each straight-line 1-D transform of the Numba kernels applies its generated matrix exactly."""
@@ -63,7 +63,7 @@ def test_numba_row_transforms_are_the_generated_matrices(name, m):
 def test_numba_and_numpy_paths_agree(monkeypatch, algorithm, dtype):
     """Random shapes, groups, paddings and block budgets: the two implementations give the same
     results to rounding, in every direction."""
-    if winograd.numba is None:
+    if not winograd.NUMBA_ENABLED:
         pytest.skip("numba is not installed")
     rng = np.random.default_rng(11)
     tolerance = 1e-10 if dtype == np.float64 else 2e-4
@@ -146,7 +146,7 @@ def test_blocks_shared_by_threads_give_the_result_of_one_thread(path, monkeypatc
     results = {}
     for threads in (1, 3):
         for module in (winograd, _threads):
-            monkeypatch.setattr(module, "numba_threads", lambda flops, threads=threads: threads)
+            monkeypatch.setattr(module, "threads_for", lambda flops, threads=threads: threads)
         results[threads] = [run(algorithm) for run in runs]
     for one, shared, run in zip(results[1], results[3], runs):
         np.testing.assert_array_equal(one, shared)

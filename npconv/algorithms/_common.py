@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._numba import load_numba
 from .._spec import ConvSpec
 
 
@@ -73,12 +74,10 @@ def compile_generated(source: str, name: str, module, signature: str, **options)
     ``name`` in ``module`` (``nogil``, cached on disk).  Compiled under the module's file name, so
     Numba's cache (next to it) keeps it between processes: the source is a function of that file
     alone, whose changes invalidate the cache."""
-    import numba  # only algorithms with a Numba path call this
-
     namespace = {"np": np}
     exec(compile(source.replace("def kernel(", f"def {name}("), module.__file__, "exec"), namespace)
     namespace[name].__module__ = module.__name__
-    return numba.njit([signature], nogil=True, cache=True, **options)(namespace[name])
+    return load_numba().njit([signature], nogil=True, cache=True, **options)(namespace[name])
 
 
 def io_bytes(spec: ConvSpec) -> int:

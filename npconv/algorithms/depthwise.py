@@ -45,16 +45,13 @@ from functools import lru_cache
 import numpy as np
 
 from .. import _padding
+from .._numba import ENABLED as NUMBA_ENABLED
+from .._numba import jit
 from .._spec import ConvSpec
-from .._threads import numba_threads, run_split
+from .._threads import threads_for, run_split
 from ._common import compile_generated, dims_3d, output_chunks, tap_offsets, tap_window, taps
 
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is optional (extra "fast")
-    numba = None
-
-USE_NUMBA = numba is not None  # tests switch this off to check the NumPy path
+USE_NUMBA = NUMBA_ENABLED  # tests switch this off to check the NumPy path
 MAX_IN_PER_GROUP = 8
 BLOCK_BYTES = 2**19  # NumPy path: output block (+ its product buffer) per step, a quarter of L2
 PARTIAL_BYTES = 2**23  # Numba dw: bound on the per-block partial sums
@@ -349,113 +346,110 @@ def _numba_unrolled_forward(x, w, spec):
     return y
 
 
-if numba is not None:
-    from numba import njit
-
-    @njit(cache=True)
-    def _accumulate(o, a, a_base, a_rows, b, b_base, b_rows, count, init=False):
-        """``o += sum_{k < count} a_k * b_k`` (``o = ...`` if ``init``), added in order of ``k``,
-        where ``a_k`` is the run of ``o.size`` elements of ``a`` (flattened) from the start of its
-        row ``a_base + a_rows[k]``; likewise ``b_k``."""
-        a, b, n, a_len, b_len = a.reshape(-1), b.reshape(-1), o.size, a.shape[1], b.shape[1]
-        if init and count < 3:
-            o[:] = 0
-        k = 0
-        while k + 3 <= count:
-            a0 = a[(a_base + a_rows[k]) * a_len :][:n]
-            a1 = a[(a_base + a_rows[k + 1]) * a_len :][:n]
-            a2 = a[(a_base + a_rows[k + 2]) * a_len :][:n]
-            b0 = b[(b_base + b_rows[k]) * b_len :][:n]
-            b1 = b[(b_base + b_rows[k + 1]) * b_len :][:n]
-            b2 = b[(b_base + b_rows[k + 2]) * b_len :][:n]
-            if init and k == 0:  # saves a pass over o: (0 + p0) + p1 == p0 + p1 (up to the sign of a zero)
-                for c in range(n):
-                    o[c] = (a0[c] * b0[c] + a1[c] * b1[c]) + a2[c] * b2[c]
-            else:
-                for c in range(n):
-                    o[c] = ((o[c] + a0[c] * b0[c]) + a1[c] * b1[c]) + a2[c] * b2[c]
-            k += 3
-        while k < count:
-            a0 = a[(a_base + a_rows[k]) * a_len :][:n]
-            b0 = b[(b_base + b_rows[k]) * b_len :][:n]
+@jit(cache=True)
+def _accumulate(o, a, a_base, a_rows, b, b_base, b_rows, count, init=False):
+    """``o += sum_{k < count} a_k * b_k`` (``o = ...`` if ``init``), added in order of ``k``,
+    where ``a_k`` is the run of ``o.size`` elements of ``a`` (flattened) from the start of its
+    row ``a_base + a_rows[k]``; likewise ``b_k``."""
+    a, b, n, a_len, b_len = a.reshape(-1), b.reshape(-1), o.size, a.shape[1], b.shape[1]
+    if init and count < 3:
+        o[:] = 0
+    k = 0
+    while k + 3 <= count:
+        a0 = a[(a_base + a_rows[k]) * a_len :][:n]
+        a1 = a[(a_base + a_rows[k + 1]) * a_len :][:n]
+        a2 = a[(a_base + a_rows[k + 2]) * a_len :][:n]
+        b0 = b[(b_base + b_rows[k]) * b_len :][:n]
+        b1 = b[(b_base + b_rows[k + 1]) * b_len :][:n]
+        b2 = b[(b_base + b_rows[k + 2]) * b_len :][:n]
+        if init and k == 0:  # saves a pass over o: (0 + p0) + p1 == p0 + p1 (up to the sign of a zero)
             for c in range(n):
-                o[c] += a0[c] * b0[c]
-            k += 1
+                o[c] = (a0[c] * b0[c] + a1[c] * b1[c]) + a2[c] * b2[c]
+        else:
+            for c in range(n):
+                o[c] = ((o[c] + a0[c] * b0[c]) + a1[c] * b1[c]) + a2[c] * b2[c]
+        k += 3
+    while k < count:
+        a0 = a[(a_base + a_rows[k]) * a_len :][:n]
+        b0 = b[(b_base + b_rows[k]) * b_len :][:n]
+        for c in range(n):
+            o[c] += a0[c] * b0[c]
+        k += 1
 
-    @njit(cache=True, nogil=True)
-    def _forward_kernel(start, stop, x, w, y, out, x_line, x_off, w_rows, batch, segment):
-        """Segment of output line ``(og, n, od, oh)``: ``sum_k x[line start + x_off[k] + ow] * w[w_rows[k] + og]``."""
-        (OD, OH, OW), G = out, y.shape[1]
-        segments = -(-OW // segment)
-        y_flat = y.reshape(-1)
-        for job in range(start, stop):
-            line, ow = job // segments, job % segments * segment
-            og, n = line // (OH * OD * batch), line // (OH * OD) % batch
-            x_start = n * x_line[0] + line // OH % OD * x_line[1] + line % OH * x_line[2] + ow
-            o = y_flat[(line * OW + ow) * G :][: min(segment, OW - ow) * G]
-            _accumulate(o, x, x_start, x_off, w, og, w_rows, x_off.size, True)
+@jit(cache=True, nogil=True)
+def _forward_kernel(start, stop, x, w, y, out, x_line, x_off, w_rows, batch, segment):
+    """Segment of output line ``(og, n, od, oh)``: ``sum_k x[line start + x_off[k] + ow] * w[w_rows[k] + og]``."""
+    (OD, OH, OW), G = out, y.shape[1]
+    segments = -(-OW // segment)
+    y_flat = y.reshape(-1)
+    for job in range(start, stop):
+        line, ow = job // segments, job % segments * segment
+        og, n = line // (OH * OD * batch), line // (OH * OD) % batch
+        x_start = n * x_line[0] + line // OH % OD * x_line[1] + line % OH * x_line[2] + ow
+        o = y_flat[(line * OW + ow) * G :][: min(segment, OW - ow) * G]
+        _accumulate(o, x, x_start, x_off, w, og, w_rows, x_off.size, True)
 
-    @njit(cache=True, nogil=True)
-    def _backward_input_kernel(start, stop, dy, w, dx, phased, out, kernel, stride, dilation, counts, segment):
-        """Phased input line ``(cg, n, d, h)``: zeroed, then for each tap ``tw`` and output
-        segment, ``dy`` segments of the output lines it reaches times their kernel rows."""
-        D, H, phases, Wq = phased
-        OD, OH, OW = out
-        KD, KH, KW = kernel
-        batch, in_per_group, out_per_group = counts
-        G = dx.shape[1]
-        dx_flat = dx.reshape(-1)
-        for line in range(start, stop):
-            cg, n, d, h = line // (H * D * batch), line // (H * D) % batch, line // H % D, line % H
-            dx_flat[line * phases * Wq * G : (line + 1) * phases * Wq * G] = 0
-            dy_rows = np.empty(KD * KH * out_per_group, np.int64)  # (td, th, og) that reach this line
-            w_rows = np.empty(KD * KH * out_per_group, np.int64)
-            count = 0
-            for td in range(KD):
-                qd = d - td * dilation[0]
-                if qd < 0 or qd % stride[0] != 0 or qd // stride[0] >= OD:
+@jit(cache=True, nogil=True)
+def _backward_input_kernel(start, stop, dy, w, dx, phased, out, kernel, stride, dilation, counts, segment):
+    """Phased input line ``(cg, n, d, h)``: zeroed, then for each tap ``tw`` and output
+    segment, ``dy`` segments of the output lines it reaches times their kernel rows."""
+    D, H, phases, Wq = phased
+    OD, OH, OW = out
+    KD, KH, KW = kernel
+    batch, in_per_group, out_per_group = counts
+    G = dx.shape[1]
+    dx_flat = dx.reshape(-1)
+    for line in range(start, stop):
+        cg, n, d, h = line // (H * D * batch), line // (H * D) % batch, line // H % D, line % H
+        dx_flat[line * phases * Wq * G : (line + 1) * phases * Wq * G] = 0
+        dy_rows = np.empty(KD * KH * out_per_group, np.int64)  # (td, th, og) that reach this line
+        w_rows = np.empty(KD * KH * out_per_group, np.int64)
+        count = 0
+        for td in range(KD):
+            qd = d - td * dilation[0]
+            if qd < 0 or qd % stride[0] != 0 or qd // stride[0] >= OD:
+                continue
+            for th in range(KH):
+                qh = h - th * dilation[1]
+                if qh < 0 or qh % stride[1] != 0 or qh // stride[1] >= OH:
                     continue
-                for th in range(KH):
-                    qh = h - th * dilation[1]
-                    if qh < 0 or qh % stride[1] != 0 or qh // stride[1] >= OH:
-                        continue
-                    for og in range(out_per_group):
-                        dy_rows[count] = (((og * batch + n) * OD + qd // stride[0]) * OH + qh // stride[1]) * OW
-                        w_rows[count] = (((td * KH + th) * KW * in_per_group + cg) * out_per_group) + og
-                        count += 1
-            for tw in range(KW):
-                first = line * phases * Wq + (tw * dilation[2]) % phases * Wq + (tw * dilation[2]) // phases
-                for ow in range(0, OW, segment):
-                    o = dx_flat[(first + ow) * G :][: min(segment, OW - ow) * G]
-                    _accumulate(o, dy, ow, dy_rows, w, tw * in_per_group * out_per_group, w_rows, count)
+                for og in range(out_per_group):
+                    dy_rows[count] = (((og * batch + n) * OD + qd // stride[0]) * OH + qh // stride[1]) * OW
+                    w_rows[count] = (((td * KH + th) * KW * in_per_group + cg) * out_per_group) + og
+                    count += 1
+        for tw in range(KW):
+            first = line * phases * Wq + (tw * dilation[2]) % phases * Wq + (tw * dilation[2]) // phases
+            for ow in range(0, OW, segment):
+                o = dx_flat[(first + ow) * G :][: min(segment, OW - ow) * G]
+                _accumulate(o, dy, ow, dy_rows, w, tw * in_per_group * out_per_group, w_rows, count)
 
-    @njit(cache=True, nogil=True)
-    def _backward_weight_kernel(start, stop, x, dy, partial, out, x_line, x_off, out_per_group):
-        """``partial[b, (k, og)]``: per segment position, ``sum x[... + x_off[k]] * dy[og, ...]``
-        over the segments of block ``b`` of output lines (a fixed share, so the sum over blocks does
-        not depend on the number of threads)."""
-        (OD, OH, OW), G, blocks = out, x.shape[1], partial.shape[0]
-        segment = partial.shape[2] // G
-        lines, full, tail = dy.shape[0] // (out_per_group * OW), OW // segment, OW % segment
-        plane = lines * OW  # dy rows per og
-        for b in range(start, stop):
-            first, stop = b * lines // blocks, (b + 1) * lines // blocks
-            per_line = full + (tail > 0)
-            x_rows = np.empty((stop - first) * per_line, np.int64)  # segment starts: full ones, then tails
-            dy_rows = np.empty_like(x_rows)
-            for i in range(stop - first):
-                line = first + i
-                n = line // (OH * OD)
-                start = n * x_line[0] + line // OH % OD * x_line[1] + line % OH * x_line[2]
-                for s in range(per_line):
-                    j = i * full + s if s < full else (stop - first) * full + i
-                    x_rows[j] = start + s * segment
-                    dy_rows[j] = line * OW + s * segment
-            count = (stop - first) * full
-            for row in range(partial.shape[1]):
-                k, og = row // out_per_group, row % out_per_group
-                _accumulate(partial[b, row], x, x_off[k], x_rows, dy, og * plane, dy_rows, count, True)
-                _accumulate(partial[b, row, : tail * G], x, x_off[k], x_rows[count:], dy, og * plane, dy_rows[count:], x_rows.size - count)
+@jit(cache=True, nogil=True)
+def _backward_weight_kernel(start, stop, x, dy, partial, out, x_line, x_off, out_per_group):
+    """``partial[b, (k, og)]``: per segment position, ``sum x[... + x_off[k]] * dy[og, ...]``
+    over the segments of block ``b`` of output lines (a fixed share, so the sum over blocks does
+    not depend on the number of threads)."""
+    (OD, OH, OW), G, blocks = out, x.shape[1], partial.shape[0]
+    segment = partial.shape[2] // G
+    lines, full, tail = dy.shape[0] // (out_per_group * OW), OW // segment, OW % segment
+    plane = lines * OW  # dy rows per og
+    for b in range(start, stop):
+        first, stop = b * lines // blocks, (b + 1) * lines // blocks
+        per_line = full + (tail > 0)
+        x_rows = np.empty((stop - first) * per_line, np.int64)  # segment starts: full ones, then tails
+        dy_rows = np.empty_like(x_rows)
+        for i in range(stop - first):
+            line = first + i
+            n = line // (OH * OD)
+            start = n * x_line[0] + line // OH % OD * x_line[1] + line % OH * x_line[2]
+            for s in range(per_line):
+                j = i * full + s if s < full else (stop - first) * full + i
+                x_rows[j] = start + s * segment
+                dy_rows[j] = line * OW + s * segment
+        count = (stop - first) * full
+        for row in range(partial.shape[1]):
+            k, og = row // out_per_group, row % out_per_group
+            _accumulate(partial[b, row], x, x_off[k], x_rows, dy, og * plane, dy_rows, count, True)
+            _accumulate(partial[b, row, : tail * G], x, x_off[k], x_rows[count:], dy, og * plane, dy_rows[count:], x_rows.size - count)
 
 
 # ---------------------------------------------------------------------------- cost model
@@ -495,7 +489,7 @@ def cost(spec: ConvSpec, direction: str = "forward") -> float:
     width_out = spec.out_spatial[-1]
     runs = spec.output_positions // width_out * -(-width_out // _segment(spec)) * spec.taps * spec.in_per_group * spec.out_per_group
     copied = in_bytes * (spec.in_per_group > 1 or spec.stride[-1] > 1) + out_bytes * (spec.out_per_group > 1)
-    threads = numba_threads(spec.flops)
+    threads = threads_for(spec.flops)
     return fixed + (macs * width * per_mac + runs * per_run) / threads + per_byte * (in_bytes + out_bytes) + per_copied * copied
 
 

@@ -46,17 +46,14 @@ from functools import lru_cache
 
 import numpy as np
 
+from .._numba import ENABLED as NUMBA_ENABLED
+from .._numba import load_numba
 from .._spec import ConvSpec
-from .._threads import numba_threads, run_split
+from .._threads import threads_for, run_split
 from . import gemm
 from ._common import compile_generated, dims_3d, tap_offsets
 
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is optional (extra "fast")
-    numba = None
-
-USE_NUMBA = numba is not None  # tests switch this off: the algorithm is then ineligible
+USE_NUMBA = NUMBA_ENABLED  # tests switch this off: the algorithm is then ineligible
 LANE_BLOCK = 16  # O_g must be a multiple: output channels per vector block
 # Block sizes by item size: the widest LANES (output channels) in the table dividing O_g, mapped to
 # the forward's PIXELS (neighbouring outputs) or the filter gradient's TERMS (kernel terms).  16-24
@@ -158,14 +155,14 @@ def cost(spec: ConvSpec, direction: str = "forward") -> float:
     if direction == "backward_weight":
         lanes, terms, blocks, items = _gradient_work(spec)
         macs = spec.output_positions * spec.out_channels * blocks * terms * spec.item_bytes() / 4
-        return FIXED_SECONDS + macs / (GRADIENT_MACS_PER_THREAD[lanes] * min(items, numba_threads(spec.flops)))
+        return FIXED_SECONDS + macs / (GRADIENT_MACS_PER_THREAD[lanes] * min(items, threads_for(spec.flops)))
     lanes, pixels = _block(spec)
     width = spec.out_spatial[-1]
     computed = -(-width // pixels) * pixels if width >= pixels else width * SINGLE_PIXEL_SLOWDOWN
     macs = spec.flops / 2 * spec.item_bytes() / 4 * computed / max(width, 1)
     rate = MACS_PER_THREAD[lanes] / (1 + spec.taps * spec.in_per_group / FORWARD_HALF_TERMS)
     out_bytes = spec.output_positions * spec.out_channels * spec.item_bytes()
-    return FIXED_SECONDS + macs / (rate * numba_threads(spec.flops)) + out_bytes / WRITE_BYTES_PER_S
+    return FIXED_SECONDS + macs / (rate * threads_for(spec.flops)) + out_bytes / WRITE_BYTES_PER_S
 
 
 def workspace_bytes(spec: ConvSpec, direction: str = "forward") -> int:
@@ -236,12 +233,13 @@ def kernel(start, stop, x, w, y, offsets, steps, shape, zero):
 @contextmanager
 def _superword_vectorization():
     """LLVM's SLP vectorizer on while Numba compiles (``NUMBA_SLP_VECTORIZE``, read per compilation)."""
-    previous = numba.config.SLP_VECTORIZE
-    numba.config.SLP_VECTORIZE = 1
+    config = load_numba().config
+    previous = config.SLP_VECTORIZE
+    config.SLP_VECTORIZE = 1
     try:
         yield
     finally:
-        numba.config.SLP_VECTORIZE = previous
+        config.SLP_VECTORIZE = previous
 
 
 @lru_cache(maxsize=None)

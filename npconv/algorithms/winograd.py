@@ -73,17 +73,14 @@ from types import SimpleNamespace
 import numpy as np
 
 from .. import _padding
+from .._numba import ENABLED as NUMBA_ENABLED
+from .._numba import jit
 from .._spec import ConvSpec
-from .._threads import blas_on_one_thread, numba_threads, run_claimed
+from .._threads import blas_on_one_thread, threads_for, run_claimed
 from . import gemm
 from ._common import adjoint_spec, backward_input_as_forward, copy_seconds, gemm_seconds, io_bytes, rotated_kernel
 
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is optional (extra "fast")
-    numba = None
-
-USE_NUMBA = numba is not None  # tests switch this off to check the NumPy path
+USE_NUMBA = NUMBA_ENABLED  # tests switch this off to check the NumPy path
 
 KERNEL = 3
 # Interpolation points for alpha - 1 finite points (the last point is infinity).
@@ -392,12 +389,12 @@ def _store_output_tiles(product: np.ndarray, plan: _Plan, block, tiles: tuple[in
 
 def _block_threads(spec: ConvSpec, plan: _Plan) -> int:
     """Threads that share the blocks of tiles, each with its own block buffers: Numba's count
-    (:func:`~npconv._threads.numba_threads`) on the Numba path when ``U`` is one chunk, else 1.  A
+    (:func:`~npconv._threads.threads_for`) on the Numba path when ``U`` is one chunk, else 1.  A
     chunked ``U`` is made again per block, into one more chunk buffer per thread; it stays serial,
     within the memory its larger blocks already take."""
     if not _numba_handles(spec) or len(_position_chunks(spec, plan)) > 1:
         return 1
-    return numba_threads(spec.flops)
+    return threads_for(spec.flops)
 
 
 def _share_blocks(function, spec: ConvSpec, plan: _Plan, pieces: int, *args) -> None:
@@ -649,165 +646,163 @@ F2X2 = _variant(2)
 # matrix loop runs 3-5x slower); ``_ROWS`` numbers them, and tests check each against its matrix.
 _ROWS = {("bt", 2): 0, ("at", 2): 1, ("a", 2): 2, ("bt", 4): 3, ("at", 4): 4, ("a", 4): 5}
 
-if numba is not None:
-    from numba import njit
 
-    @njit(cache=True, nogil=True)
-    def _rows(kind, s, s0, t, ti):
-        """``t[p, ti] = sum_i L[p, i] * s[s0 + i]`` over channel vectors for the 1-D transform
-        ``L`` number ``kind`` of ``_ROWS`` (``s`` ``(>= s0 + size, C)``, ``t`` ``(rows, >= ti, C)``)."""
-        two, four, five, eight = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
-        channels = s.shape[1]
-        if kind == 0:  # F(2, 3) B^T
-            for k in range(channels):
-                t[0, ti, k] = s[s0, k] - s[s0 + 2, k]
-                t[1, ti, k] = s[s0 + 1, k] + s[s0 + 2, k]
-                t[2, ti, k] = s[s0 + 2, k] - s[s0 + 1, k]
-                t[3, ti, k] = s[s0 + 3, k] - s[s0 + 1, k]
-        elif kind == 1:  # F(2, 3) A^T
-            for k in range(channels):
-                t[0, ti, k] = s[s0, k] + s[s0 + 1, k] + s[s0 + 2, k]
-                t[1, ti, k] = s[s0 + 1, k] - s[s0 + 2, k] + s[s0 + 3, k]
-        elif kind == 2:  # F(2, 3) A
-            for k in range(channels):
-                t[0, ti, k] = s[s0, k]
-                t[1, ti, k] = s[s0, k] + s[s0 + 1, k]
-                t[2, ti, k] = s[s0, k] - s[s0 + 1, k]
-                t[3, ti, k] = s[s0 + 1, k]
-        elif kind == 3:  # F(4, 3) B^T
-            for k in range(channels):
-                s1, s2, s3, s4 = s[s0 + 1, k], s[s0 + 2, k], s[s0 + 3, k], s[s0 + 4, k]
-                t[0, ti, k] = four * s[s0, k] - five * s2 + s4
-                t[1, ti, k] = four * (s1 + s2) - (s3 + s4)
-                t[2, ti, k] = four * (s2 - s1) + (s3 - s4)
-                t[3, ti, k] = two * (s3 - s1) + (s4 - s2)
-                t[4, ti, k] = two * (s1 - s3) + (s4 - s2)
-                t[5, ti, k] = four * s1 - five * s3 + s[s0 + 5, k]
-        elif kind == 4:  # F(4, 3) A^T
-            for k in range(channels):
-                s1, s2, s3, s4 = s[s0 + 1, k], s[s0 + 2, k], s[s0 + 3, k], s[s0 + 4, k]
-                t[0, ti, k] = s[s0, k] + (s1 + s2) + (s3 + s4)
-                t[1, ti, k] = (s1 - s2) + two * (s3 - s4)
-                t[2, ti, k] = (s1 + s2) + four * (s3 + s4)
-                t[3, ti, k] = (s1 - s2) + eight * (s3 - s4) + s[s0 + 5, k]
-        else:  # F(4, 3) A
-            for k in range(channels):
-                s0_, s1, s2, s3 = s[s0, k], s[s0 + 1, k], s[s0 + 2, k], s[s0 + 3, k]
-                t[0, ti, k] = s0_
-                t[1, ti, k] = (s0_ + s2) + (s1 + s3)
-                t[2, ti, k] = (s0_ + s2) - (s1 + s3)
-                t[3, ti, k] = (s0_ + four * s2) + two * (s1 + four * s3)
-                t[4, ti, k] = (s0_ + four * s2) - two * (s1 + four * s3)
-                t[5, ti, k] = s3
+@jit(cache=True, nogil=True)
+def _rows(kind, s, s0, t, ti):
+    """``t[p, ti] = sum_i L[p, i] * s[s0 + i]`` over channel vectors for the 1-D transform
+    ``L`` number ``kind`` of ``_ROWS`` (``s`` ``(>= s0 + size, C)``, ``t`` ``(rows, >= ti, C)``)."""
+    two, four, five, eight = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
+    channels = s.shape[1]
+    if kind == 0:  # F(2, 3) B^T
+        for k in range(channels):
+            t[0, ti, k] = s[s0, k] - s[s0 + 2, k]
+            t[1, ti, k] = s[s0 + 1, k] + s[s0 + 2, k]
+            t[2, ti, k] = s[s0 + 2, k] - s[s0 + 1, k]
+            t[3, ti, k] = s[s0 + 3, k] - s[s0 + 1, k]
+    elif kind == 1:  # F(2, 3) A^T
+        for k in range(channels):
+            t[0, ti, k] = s[s0, k] + s[s0 + 1, k] + s[s0 + 2, k]
+            t[1, ti, k] = s[s0 + 1, k] - s[s0 + 2, k] + s[s0 + 3, k]
+    elif kind == 2:  # F(2, 3) A
+        for k in range(channels):
+            t[0, ti, k] = s[s0, k]
+            t[1, ti, k] = s[s0, k] + s[s0 + 1, k]
+            t[2, ti, k] = s[s0, k] - s[s0 + 1, k]
+            t[3, ti, k] = s[s0 + 1, k]
+    elif kind == 3:  # F(4, 3) B^T
+        for k in range(channels):
+            s1, s2, s3, s4 = s[s0 + 1, k], s[s0 + 2, k], s[s0 + 3, k], s[s0 + 4, k]
+            t[0, ti, k] = four * s[s0, k] - five * s2 + s4
+            t[1, ti, k] = four * (s1 + s2) - (s3 + s4)
+            t[2, ti, k] = four * (s2 - s1) + (s3 - s4)
+            t[3, ti, k] = two * (s3 - s1) + (s4 - s2)
+            t[4, ti, k] = two * (s1 - s3) + (s4 - s2)
+            t[5, ti, k] = four * s1 - five * s3 + s[s0 + 5, k]
+    elif kind == 4:  # F(4, 3) A^T
+        for k in range(channels):
+            s1, s2, s3, s4 = s[s0 + 1, k], s[s0 + 2, k], s[s0 + 3, k], s[s0 + 4, k]
+            t[0, ti, k] = s[s0, k] + (s1 + s2) + (s3 + s4)
+            t[1, ti, k] = (s1 - s2) + two * (s3 - s4)
+            t[2, ti, k] = (s1 + s2) + four * (s3 + s4)
+            t[3, ti, k] = (s1 - s2) + eight * (s3 - s4) + s[s0 + 5, k]
+    else:  # F(4, 3) A
+        for k in range(channels):
+            s0_, s1, s2, s3 = s[s0, k], s[s0 + 1, k], s[s0 + 2, k], s[s0 + 3, k]
+            t[0, ti, k] = s0_
+            t[1, ti, k] = (s0_ + s2) + (s1 + s3)
+            t[2, ti, k] = (s0_ + s2) - (s1 + s3)
+            t[3, ti, k] = (s0_ + four * s2) + two * (s1 + four * s3)
+            t[4, ti, k] = (s0_ + four * s2) - two * (s1 + four * s3)
+            t[5, ti, k] = s3
 
-    @njit(cache=True, nogil=True)
-    def _transform_kernel_rows(g, w, row0, row1, u):
-        """``u[grp, alpha (i - row0) + j] = sum_{a, b} g[i, a] g[j, b] w[grp, 3 a + b]`` for the
-        position rows ``i`` in ``row0:row1`` (``g`` the 1-D G, ``(alpha, 3)``; arrays ``(G, rows,
-        C_g, O_g)``, C-contiguous): along the kernel's rows into ``half``, then along its columns,
-        over runs of ``KERNEL_RUN`` values (as many channels as fit) that stay in L1."""
-        groups, _, channels, outputs = w.shape
-        alpha, size = g.shape[0], channels * outputs
-        run = max(outputs, KERNEL_RUN // outputs * outputs)
-        half = np.empty((KERNEL, run), w.dtype)
-        for grp in range(groups):
-            source = w[grp].reshape(KERNEL * KERNEL, size)
-            target = u[grp].reshape(u.shape[1], size)
-            for start in range(0, size, run):
-                stop = min(start + run, size)
-                for i in range(row0, row1):
-                    g0, g1, g2 = g[i, 0], g[i, 1], g[i, 2]
+@jit(cache=True, nogil=True)
+def _transform_kernel_rows(g, w, row0, row1, u):
+    """``u[grp, alpha (i - row0) + j] = sum_{a, b} g[i, a] g[j, b] w[grp, 3 a + b]`` for the
+    position rows ``i`` in ``row0:row1`` (``g`` the 1-D G, ``(alpha, 3)``; arrays ``(G, rows,
+    C_g, O_g)``, C-contiguous): along the kernel's rows into ``half``, then along its columns,
+    over runs of ``KERNEL_RUN`` values (as many channels as fit) that stay in L1."""
+    groups, _, channels, outputs = w.shape
+    alpha, size = g.shape[0], channels * outputs
+    run = max(outputs, KERNEL_RUN // outputs * outputs)
+    half = np.empty((KERNEL, run), w.dtype)
+    for grp in range(groups):
+        source = w[grp].reshape(KERNEL * KERNEL, size)
+        target = u[grp].reshape(u.shape[1], size)
+        for start in range(0, size, run):
+            stop = min(start + run, size)
+            for i in range(row0, row1):
+                g0, g1, g2 = g[i, 0], g[i, 1], g[i, 2]
+                for b in range(KERNEL):
+                    s0, s1, s2, h = source[b, start:stop], source[KERNEL + b, start:stop], source[2 * KERNEL + b, start:stop], half[b]
+                    for k in range(stop - start):
+                        h[k] = g0 * s0[k] + g1 * s1[k] + g2 * s2[k]
+                for j in range(alpha):
+                    g0, g1, g2 = g[j, 0], g[j, 1], g[j, 2]
+                    h0, h1, h2, t = half[0], half[1], half[2], target[alpha * (i - row0) + j, start:stop]
+                    for k in range(stop - start):
+                        t[k] = g0 * h0[k] + g1 * h1[k] + g2 * h2[k]
+
+@jit(cache=True, nogil=True)
+def _add_kernel_rows_adjoint(g, du, row0, row1, dw):
+    """``dw[grp, 3 a + b] += sum_{i, j} g[i, a] g[j, b] du[grp, alpha (i - row0) + j]`` over the
+    position rows ``i`` in ``row0:row1``: the adjoint of :func:`_transform_kernel_rows`."""
+    groups, _, channels, outputs = dw.shape
+    alpha = g.shape[0]
+    half = np.empty((KERNEL, outputs), dw.dtype)
+    for grp in range(groups):
+        for c in range(channels):
+            for i in range(row0, row1):
+                half[:] = 0
+                for j in range(alpha):
+                    g0, g1, g2, source = g[j, 0], g[j, 1], g[j, 2], du[grp, alpha * (i - row0) + j, c]
+                    h0, h1, h2 = half[0], half[1], half[2]
+                    for o in range(outputs):
+                        value = source[o]
+                        h0[o] += g0 * value
+                        h1[o] += g1 * value
+                        h2[o] += g2 * value
+                for a in range(KERNEL):
+                    weight = g[i, a]
                     for b in range(KERNEL):
-                        s0, s1, s2, h = source[b, start:stop], source[KERNEL + b, start:stop], source[2 * KERNEL + b, start:stop], half[b]
-                        for k in range(stop - start):
-                            h[k] = g0 * s0[k] + g1 * s1[k] + g2 * s2[k]
-                    for j in range(alpha):
-                        g0, g1, g2 = g[j, 0], g[j, 1], g[j, 2]
-                        h0, h1, h2, t = half[0], half[1], half[2], target[alpha * (i - row0) + j, start:stop]
-                        for k in range(stop - start):
-                            t[k] = g0 * h0[k] + g1 * h1[k] + g2 * h2[k]
-
-    @njit(cache=True, nogil=True)
-    def _add_kernel_rows_adjoint(g, du, row0, row1, dw):
-        """``dw[grp, 3 a + b] += sum_{i, j} g[i, a] g[j, b] du[grp, alpha (i - row0) + j]`` over the
-        position rows ``i`` in ``row0:row1``: the adjoint of :func:`_transform_kernel_rows`."""
-        groups, _, channels, outputs = dw.shape
-        alpha = g.shape[0]
-        half = np.empty((KERNEL, outputs), dw.dtype)
-        for grp in range(groups):
-            for c in range(channels):
-                for i in range(row0, row1):
-                    half[:] = 0
-                    for j in range(alpha):
-                        g0, g1, g2, source = g[j, 0], g[j, 1], g[j, 2], du[grp, alpha * (i - row0) + j, c]
-                        h0, h1, h2 = half[0], half[1], half[2]
+                        h, target = half[b], dw[grp, KERNEL * a + b, c]
                         for o in range(outputs):
-                            value = source[o]
-                            h0[o] += g0 * value
-                            h1[o] += g1 * value
-                            h2[o] += g2 * value
-                    for a in range(KERNEL):
-                        weight = g[i, a]
-                        for b in range(KERNEL):
-                            h, target = half[b], dw[grp, KERNEL * a + b, c]
-                            for o in range(outputs):
-                                target[o] += weight * h[o]
+                            target[o] += weight * h[o]
 
-    @njit(cache=True, nogil=True)
-    def _transform_tiles_kernel(source, kind, alpha, size, step, top, left, n0, n1, r0, r1, columns, out):
-        """``out[t, p, q] = sum_{i, j} L[p, i] L[q, j] source[n, y0 + i, x0 + j]`` for the tiles
-        ``t`` of images ``n0:n1`` and tile rows ``r0:r1``, corner ``(y0, x0) = (top, left) + step *
-        (row, column)``, zero outside the source; ``L`` is ``_ROWS`` number ``kind`` (``(alpha,
-        size)``); ``out`` ``(T, alpha, alpha, C)``.  Applies ``L`` along the tile's rows, then its
-        columns.  A tile row outside the source transforms to zeros; one cut by its side is
-        copied, zero-extended, into ``edge`` first (64x14x14x32, F(4x4): 12 of the 16 tiles of
-        each image cross the border: 830 -> 600 ns a tile, against copying each such tile whole)."""
-        _, height, width, channels = source.shape
-        edge = np.zeros((size, channels), source.dtype)  # a tile row cut by the source's side
-        half = np.empty((alpha, size, channels), source.dtype)  # half[q, i] = sum_j L[q, j] tile[i, j]
-        t = 0
-        for n in range(n0, n1):
-            for r in range(r0, r1):
-                for c in range(columns):
-                    y0, x0 = top + r * step, left + c * step
-                    j0, j1 = max(0, -x0), min(size, width - x0)  # the tile's columns inside
-                    for i in range(size):
-                        if not 0 <= y0 + i < height:
-                            half[:, i] = 0
-                        elif j0 == 0 and j1 == size:
-                            _rows(kind, source[n, y0 + i], x0, half, i)
-                        else:
-                            edge[:j0] = 0
-                            edge[j1:] = 0
-                            edge[j0:j1] = source[n, y0 + i, x0 + j0 : x0 + j1]
-                            _rows(kind, edge, 0, half, i)
-                    for q in range(alpha):
-                        _rows(kind, half[q], 0, out[t], q)
-                    t += 1
+@jit(cache=True, nogil=True)
+def _transform_tiles_kernel(source, kind, alpha, size, step, top, left, n0, n1, r0, r1, columns, out):
+    """``out[t, p, q] = sum_{i, j} L[p, i] L[q, j] source[n, y0 + i, x0 + j]`` for the tiles
+    ``t`` of images ``n0:n1`` and tile rows ``r0:r1``, corner ``(y0, x0) = (top, left) + step *
+    (row, column)``, zero outside the source; ``L`` is ``_ROWS`` number ``kind`` (``(alpha,
+    size)``); ``out`` ``(T, alpha, alpha, C)``.  Applies ``L`` along the tile's rows, then its
+    columns.  A tile row outside the source transforms to zeros; one cut by its side is
+    copied, zero-extended, into ``edge`` first (64x14x14x32, F(4x4): 12 of the 16 tiles of
+    each image cross the border: 830 -> 600 ns a tile, against copying each such tile whole)."""
+    _, height, width, channels = source.shape
+    edge = np.zeros((size, channels), source.dtype)  # a tile row cut by the source's side
+    half = np.empty((alpha, size, channels), source.dtype)  # half[q, i] = sum_j L[q, j] tile[i, j]
+    t = 0
+    for n in range(n0, n1):
+        for r in range(r0, r1):
+            for c in range(columns):
+                y0, x0 = top + r * step, left + c * step
+                j0, j1 = max(0, -x0), min(size, width - x0)  # the tile's columns inside
+                for i in range(size):
+                    if not 0 <= y0 + i < height:
+                        half[:, i] = 0
+                    elif j0 == 0 and j1 == size:
+                        _rows(kind, source[n, y0 + i], x0, half, i)
+                    else:
+                        edge[:j0] = 0
+                        edge[j1:] = 0
+                        edge[j0:j1] = source[n, y0 + i, x0 + j0 : x0 + j1]
+                        _rows(kind, edge, 0, half, i)
+                for q in range(alpha):
+                    _rows(kind, half[q], 0, out[t], q)
+                t += 1
 
-    @njit(cache=True, nogil=True)
-    def _untile_kernel(product, kind, m, alpha, n0, n1, r0, r1, columns, out):
-        """``out[n, m * row + p, m * column + q] = sum_{i, j} A^T[p, i] A^T[q, j] product[t, i, j]``
-        for the block's tiles (``product`` ``(T, alpha, alpha, O)``), cropped to ``out``'s extent;
-        ``A^T`` is ``_ROWS`` number ``kind``.  Returns whether every value written is finite."""
-        nonfinite = False
-        _, height, width, channels = out.shape
-        half = np.empty((m, alpha, channels), out.dtype)  # half[q, i] = sum_j A^T[q, j] product[t, i, j]
-        tile = np.empty((m, m, channels), out.dtype)
-        t = 0
-        for n in range(n0, n1):
-            for r in range(r0, r1):
-                for c in range(columns):
-                    for i in range(alpha):
-                        _rows(kind, product[t, i], 0, half, i)
-                    for q in range(m):
-                        _rows(kind, half[q], 0, tile, q)
-                    for p in range(min(m, height - r * m)):
-                        for q in range(min(m, width - c * m)):
-                            source, target = tile[p, q], out[n, r * m + p, c * m + q]
-                            for k in range(channels):
-                                value = source[k]
-                                target[k] = value
-                                nonfinite |= value - value != 0  # NaN for NaN and +-inf
-                    t += 1
-        return not nonfinite
+@jit(cache=True, nogil=True)
+def _untile_kernel(product, kind, m, alpha, n0, n1, r0, r1, columns, out):
+    """``out[n, m * row + p, m * column + q] = sum_{i, j} A^T[p, i] A^T[q, j] product[t, i, j]``
+    for the block's tiles (``product`` ``(T, alpha, alpha, O)``), cropped to ``out``'s extent;
+    ``A^T`` is ``_ROWS`` number ``kind``.  Returns whether every value written is finite."""
+    nonfinite = False
+    _, height, width, channels = out.shape
+    half = np.empty((m, alpha, channels), out.dtype)  # half[q, i] = sum_j A^T[q, j] product[t, i, j]
+    tile = np.empty((m, m, channels), out.dtype)
+    t = 0
+    for n in range(n0, n1):
+        for r in range(r0, r1):
+            for c in range(columns):
+                for i in range(alpha):
+                    _rows(kind, product[t, i], 0, half, i)
+                for q in range(m):
+                    _rows(kind, half[q], 0, tile, q)
+                for p in range(min(m, height - r * m)):
+                    for q in range(min(m, width - c * m)):
+                        source, target = tile[p, q], out[n, r * m + p, c * m + q]
+                        for k in range(channels):
+                            value = source[k]
+                            target[k] = value
+                            nonfinite |= value - value != 0  # NaN for NaN and +-inf
+                t += 1
+    return not nonfinite

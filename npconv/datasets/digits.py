@@ -8,7 +8,6 @@ them to uint8 0-255 and splits them reproducibly.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 
 def load_data(size: int = 28, test_split: float = 0.2, seed: int = 0):
@@ -36,6 +35,8 @@ def load_data(size: int = 28, test_split: float = 0.2, seed: int = 0):
     bunch = load_digits()
     images = bunch.images.astype(np.float64)
     if size != 8:
+        from scipy import ndimage  # imported here: it takes a quarter of `import npconv`
+
         images = ndimage.zoom(images, (1, size / 8, size / 8), order=1)
     x = np.clip(np.rint(images * (255 / 16)), 0, 255).astype(np.uint8)
     y = bunch.target.astype(np.uint8)

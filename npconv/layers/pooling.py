@@ -24,18 +24,15 @@ import itertools
 
 import numpy as np
 
+from .._numba import ENABLED as NUMBA_ENABLED
+from .._numba import jit
 from .._spec import output_size, resolve_padding
 from .._threads import run_split
 from ..autograd import Tensor, grad_enabled, record
 from . import _args
 from .base import Layer
 
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is optional (extra "fast")
-    numba = None
-
-USE_NUMBA = numba is not None  # tests switch this off to check the NumPy path
+USE_NUMBA = NUMBA_ENABLED  # tests switch this off to check the NumPy path
 NO_WINNER = 255  # a window holding a NaN: its maximum is NaN and no tap gets a gradient
 
 
@@ -163,88 +160,86 @@ def _numba_max_pool(x: Tensor, parent: Tensor, pool_size, strides, out_spatial, 
     return record(y, (parent,), vjp)
 
 
-if numba is not None:
+@jit(cache=True)
+def _line_origin(line, shape, strides):
+    """Batch index and first input row ``(n, d0, h0)`` of output line ``line`` over ``shape``'s
+    ``(N, OD, OH)``: the kernels loop over lines, then windows along W (one division per line)."""
+    OD, OH = shape[1], shape[2]
+    return line // (OD * OH), line // OH % OD * strides[0], line % OH * strides[1]
 
-    @numba.njit(cache=True)
-    def _line_origin(line, shape, strides):
-        """Batch index and first input row ``(n, d0, h0)`` of output line ``line`` over ``shape``'s
-        ``(N, OD, OH)``: the kernels loop over lines, then windows along W (one division per line)."""
-        OD, OH = shape[1], shape[2]
-        return line // (OD * OH), line // OH % OD * strides[0], line % OH * strides[1]
+@jit(nogil=True, cache=True, error_model="numpy")
+def _max_pool_kernel(start, stop, x, pool, strides, y, winner, record_winners):
+    """Output lines ``start:stop`` of ``y``: the maximum of each window (NaN if it holds one), tap
+    by tap over whole lines (the inner loops run over ``C`` contiguous numbers); with
+    ``record_winners``, ``winner`` (``y``'s shape): each window's first maximal tap in C order
+    (``NO_WINNER`` for NaN), as TensorFlow routes the gradient.  The inner loops read slices of
+    the flat arrays that start at unsigned offsets, not views per pixel, and the winners' only
+    when recorded (2x2 pooling of 64x28x28x32 float32 on one thread: 0.82 -> 0.38 ms recording
+    the winners, 0.66 -> 0.25 ms without)."""
+    depth, height, width, channels = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
+    out_width = y.shape[3]
+    x_flat, y_flat, winner_flat = x.reshape(-1), y.reshape(-1), winner.reshape(-1)
+    pixel = np.uint64(channels)
+    for line in range(start, stop):
+        n, d0, h0 = _line_origin(line, y.shape, strides)
+        line_start = np.uint64(line) * np.uint64(out_width) * pixel
+        tap = np.uint8(0)
+        for a in range(pool[0]):
+            for b in range(pool[1]):
+                row_start = np.uint64(((n * depth + d0 + a) * height + h0 + b) * width) * pixel
+                for c in range(pool[2]):
+                    for ow in range(out_width):
+                        out_at = line_start + np.uint64(ow) * pixel
+                        values = x_flat[row_start + np.uint64(ow * strides[2] + c) * pixel :]
+                        top = y_flat[out_at:]
+                        if tap == 0:
+                            for ch in range(channels):
+                                top[ch] = values[ch]
+                            if record_winners:
+                                won = winner_flat[out_at:]
+                                for ch in range(channels):
+                                    won[ch] = 0
+                        elif record_winners:
+                            won = winner_flat[out_at:]
+                            for ch in range(channels):
+                                v, t = values[ch], top[ch]
+                                if v > t or (v != v and t == t):
+                                    top[ch], won[ch] = v, tap
+                        else:
+                            for ch in range(channels):
+                                v = values[ch]
+                                if v > top[ch] or v != v:
+                                    top[ch] = v
+                    tap += np.uint8(1)
+        if record_winners:
+            for j in range(out_width * channels):
+                at = line_start + np.uint64(j)
+                winner_flat[at] = NO_WINNER if y_flat[at] != y_flat[at] else winner_flat[at]
 
-    @numba.njit(nogil=True, cache=True, error_model="numpy")
-    def _max_pool_kernel(start, stop, x, pool, strides, y, winner, record_winners):
-        """Output lines ``start:stop`` of ``y``: the maximum of each window (NaN if it holds one), tap
-        by tap over whole lines (the inner loops run over ``C`` contiguous numbers); with
-        ``record_winners``, ``winner`` (``y``'s shape): each window's first maximal tap in C order
-        (``NO_WINNER`` for NaN), as TensorFlow routes the gradient.  The inner loops read slices of
-        the flat arrays that start at unsigned offsets, not views per pixel, and the winners' only
-        when recorded (2x2 pooling of 64x28x28x32 float32 on one thread: 0.82 -> 0.38 ms recording
-        the winners, 0.66 -> 0.25 ms without)."""
-        depth, height, width, channels = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
-        out_width = y.shape[3]
-        x_flat, y_flat, winner_flat = x.reshape(-1), y.reshape(-1), winner.reshape(-1)
-        pixel = np.uint64(channels)
-        for line in range(start, stop):
-            n, d0, h0 = _line_origin(line, y.shape, strides)
-            line_start = np.uint64(line) * np.uint64(out_width) * pixel
+@jit(nogil=True, cache=True, error_model="numpy")
+def _max_pool_gradient_kernel(start, stop, g, y, relu, winner, pool, strides, dx):
+    """``dx`` under output lines ``start:stop``, at each window's winning tap: ``g`` (``g * (y >
+    0)`` with ``relu``: the pooled relu's gradient); at its other taps: 0.  Slices of the flat
+    arrays at unsigned offsets, as in :func:`_max_pool_kernel`."""
+    depth, height, width, channels = dx.shape[1], dx.shape[2], dx.shape[3], dx.shape[4]
+    out_width = g.shape[3]
+    grad_flat, peak_flat, won_flat, dx_flat = g.reshape(-1), y.reshape(-1), winner.reshape(-1), dx.reshape(-1)
+    pixel = np.uint64(channels)
+    for line in range(start, stop):
+        n, d0, h0 = _line_origin(line, g.shape, strides)
+        for ow in range(out_width):
+            out_at = (np.uint64(line) * np.uint64(out_width) + np.uint64(ow)) * pixel
+            grad, won, peak = grad_flat[out_at:], won_flat[out_at:], peak_flat[out_at:]
             tap = np.uint8(0)
             for a in range(pool[0]):
                 for b in range(pool[1]):
-                    row_start = np.uint64(((n * depth + d0 + a) * height + h0 + b) * width) * pixel
                     for c in range(pool[2]):
-                        for ow in range(out_width):
-                            out_at = line_start + np.uint64(ow) * pixel
-                            values = x_flat[row_start + np.uint64(ow * strides[2] + c) * pixel :]
-                            top = y_flat[out_at:]
-                            if tap == 0:
-                                for ch in range(channels):
-                                    top[ch] = values[ch]
-                                if record_winners:
-                                    won = winner_flat[out_at:]
-                                    for ch in range(channels):
-                                        won[ch] = 0
-                            elif record_winners:
-                                won = winner_flat[out_at:]
-                                for ch in range(channels):
-                                    v, t = values[ch], top[ch]
-                                    if v > t or (v != v and t == t):
-                                        top[ch], won[ch] = v, tap
-                            else:
-                                for ch in range(channels):
-                                    v = values[ch]
-                                    if v > top[ch] or v != v:
-                                        top[ch] = v
+                        at = np.uint64(((n * depth + d0 + a) * height + h0 + b) * width + ow * strides[2] + c) * pixel
+                        row = dx_flat[at:]
+                        for ch in range(channels):
+                            routed = won[ch] == tap and (not relu or peak[ch] > 0)
+                            row[ch] = grad[ch] if routed else 0
                         tap += np.uint8(1)
-            if record_winners:
-                for j in range(out_width * channels):
-                    at = line_start + np.uint64(j)
-                    winner_flat[at] = NO_WINNER if y_flat[at] != y_flat[at] else winner_flat[at]
-
-    @numba.njit(nogil=True, cache=True, error_model="numpy")
-    def _max_pool_gradient_kernel(start, stop, g, y, relu, winner, pool, strides, dx):
-        """``dx`` under output lines ``start:stop``, at each window's winning tap: ``g`` (``g * (y >
-        0)`` with ``relu``: the pooled relu's gradient); at its other taps: 0.  Slices of the flat
-        arrays at unsigned offsets, as in :func:`_max_pool_kernel`."""
-        depth, height, width, channels = dx.shape[1], dx.shape[2], dx.shape[3], dx.shape[4]
-        out_width = g.shape[3]
-        grad_flat, peak_flat, won_flat, dx_flat = g.reshape(-1), y.reshape(-1), winner.reshape(-1), dx.reshape(-1)
-        pixel = np.uint64(channels)
-        for line in range(start, stop):
-            n, d0, h0 = _line_origin(line, g.shape, strides)
-            for ow in range(out_width):
-                out_at = (np.uint64(line) * np.uint64(out_width) + np.uint64(ow)) * pixel
-                grad, won, peak = grad_flat[out_at:], won_flat[out_at:], peak_flat[out_at:]
-                tap = np.uint8(0)
-                for a in range(pool[0]):
-                    for b in range(pool[1]):
-                        for c in range(pool[2]):
-                            at = np.uint64(((n * depth + d0 + a) * height + h0 + b) * width + ow * strides[2] + c) * pixel
-                            row = dx_flat[at:]
-                            for ch in range(channels):
-                                routed = won[ch] == tap and (not relu or peak[ch] > 0)
-                                row[ch] = grad[ch] if routed else 0
-                            tap += np.uint8(1)
 
 
 def _put(dx: np.ndarray, tap: tuple, value: np.ndarray, disjoint: bool) -> None:
