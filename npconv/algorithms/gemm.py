@@ -15,6 +15,14 @@ Memory: blocks are sized so ``cols`` stays under the input + output size, capped
 ``COLS_BUDGET_BYTES`` (16 MiB) with a 1 MiB floor, so the extra memory of a call is at most one
 padded copy of the input (two with groups: im2col reads a group-major copy), the output, and
 that budget — never a full im2col matrix (PyTorch issue 31655 reports 90 GiB for one).
+
+Threads: the blocks of the forward and of the filter gradient are shared among npconv's threads
+(:func:`~npconv._threads.run_claimed`, each thread with its own column buffer, BLAS on one thread
+each), so the copies run in parallel too and a thread slowed by another program claims fewer
+blocks.  A block's columns take a ``BLOCK_SHARES``-th of the budget.  The filter gradient sums its blocks in
+``GRADIENT_LANES`` fixed lanes (block ``i`` in lane ``i % GRADIENT_LANES``), added in lane order,
+so its result does not depend on the thread count.  The input gradient's blocks add onto
+overlapping windows; they are shared among the threads only when each covers whole samples.
 """
 
 from __future__ import annotations
@@ -24,16 +32,22 @@ import math
 import numpy as np
 
 from .._spec import ConvSpec
+from .._threads import blas_on_one_thread, run_claimed
 from ._common import copy_seconds, gemm_seconds, io_bytes, output_chunks, tap_window, taps, windows
 
 COLS_BUDGET_BYTES = 16 * 2**20
 MIN_COLS_BYTES = 2**20
 PLANAR_MAX_CHANNELS = 16
 WINDOW_COPY_BYTES_PER_S = 1.2e10  # im2col copying every window of a block at once (measured 11-16 GB/s)
+BLOCK_SHARES = 4  # blocks of a fourth of the column budget: at least as many as threads on small machines
+GRADIENT_LANES = 4  # the filter gradient's partial sums (more threads than lanes: the rest idle)
 
 
 def _cols_budget(spec: ConvSpec) -> int:
-    return min(COLS_BUDGET_BYTES, max(MIN_COLS_BYTES, io_bytes(spec)))
+    """Bytes of one block's columns: a ``BLOCK_SHARES``-th of the budget (one buffer per thread),
+    whatever the thread count, so that the blocks, and so the results, do not depend on it."""
+    whole = min(COLS_BUDGET_BYTES, max(MIN_COLS_BYTES, io_bytes(spec)))
+    return max(MIN_COLS_BYTES // BLOCK_SHARES, whole // BLOCK_SHARES)
 
 
 def _position_bytes(spec: ConvSpec) -> int:
@@ -121,14 +135,25 @@ def _cols_buffer(spec: ConvSpec, chunks: list) -> np.ndarray:
     return np.empty(0, spec.dtype) if _no_copy(spec) else _block_buffer(spec, chunks)
 
 
+def _on_threads(worker, spec: ConvSpec, pieces: int, *args) -> None:
+    """``worker(indices, *args)`` on npconv's threads, with BLAS on one thread each."""
+    with blas_on_one_thread():
+        run_claimed(worker, spec.flops, pieces, *args)
+
+
 def forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
     out = np.empty((spec.batch, *spec.out_spatial, spec.out_channels), spec.dtype)
     source, wmat, chunks = _im2col_source(xp, spec), _kernel_matrix(w, spec), list(_chunks(spec))
-    buffer = _cols_buffer(spec, chunks)
-    for batch_range, ranges in chunks:
-        # A block spans whole trailing dims, so it is contiguous: the product is written in place.
-        target = out[_block_key(batch_range, ranges)].reshape(-1, spec.groups, spec.out_per_group)
-        np.matmul(_im2col(source, spec, batch_range, ranges, buffer), wmat, out=target.transpose(1, 0, 2))
+
+    def blocks(indices):
+        buffer = _cols_buffer(spec, chunks)
+        for index in indices:
+            batch_range, ranges = chunks[index]
+            # A block spans whole trailing dims, so it is contiguous: the product is written in place.
+            target = out[_block_key(batch_range, ranges)].reshape(-1, spec.groups, spec.out_per_group)
+            np.matmul(_im2col(source, spec, batch_range, ranges, buffer), wmat, out=target.transpose(1, 0, 2))
+
+    _on_threads(blocks, spec, len(chunks))
     return out
 
 
@@ -153,30 +178,48 @@ def backward_input(dy: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
         dx = np.zeros((spec.batch, *spec.padded_spatial, spec.groups, spec.in_per_group), spec.dtype)
     w_cols = _kernel_matrix(w, spec)  # (G, K * C_g, O_g)
     chunks = list(_chunks(spec))
-    buffer = _block_buffer(spec, chunks)  # for dcols
-    for batch_range, ranges in chunks:
-        block = _block_shape(batch_range, ranges, spec)
-        dy_rows = _grouped_rows(dy[_block_key(batch_range, ranges)], spec)  # (G, M, O_g)
-        k, m = spec.taps * spec.in_per_group, dy_rows.shape[1]
-        if planar:  # -> (K, *block, G, C_g) views
-            dcols = np.matmul(w_cols, dy_rows.transpose(0, 2, 1), out=buffer[: spec.groups * k * m].reshape(spec.groups, k, m))
-            by_tap = np.moveaxis(dcols.reshape(spec.groups, spec.taps, spec.in_per_group, *block), (1, 0, 2), (0, -2, -1))
-        else:
-            dcols = np.matmul(dy_rows, w_cols.transpose(0, 2, 1), out=buffer[: spec.groups * m * k].reshape(spec.groups, m, k))
-            by_tap = np.moveaxis(dcols.reshape(spec.groups, *block, spec.taps, spec.in_per_group), (-2, 0), (0, -2))
-        for i, tap in enumerate(taps(spec)):  # overlapping windows accumulate
-            window = tap_window(dx, spec, tap, ranges, batch_range)
-            window += by_tap[i]
+
+    def blocks(indices):
+        buffer = _block_buffer(spec, chunks)  # for dcols
+        for index in indices:
+            batch_range, ranges = chunks[index]
+            block = _block_shape(batch_range, ranges, spec)
+            dy_rows = _grouped_rows(dy[_block_key(batch_range, ranges)], spec)  # (G, M, O_g)
+            k, m = spec.taps * spec.in_per_group, dy_rows.shape[1]
+            if planar:  # -> (K, *block, G, C_g) views
+                dcols = np.matmul(w_cols, dy_rows.transpose(0, 2, 1), out=buffer[: spec.groups * k * m].reshape(spec.groups, k, m))
+                by_tap = np.moveaxis(dcols.reshape(spec.groups, spec.taps, spec.in_per_group, *block), (1, 0, 2), (0, -2, -1))
+            else:
+                dcols = np.matmul(dy_rows, w_cols.transpose(0, 2, 1), out=buffer[: spec.groups * m * k].reshape(spec.groups, m, k))
+                by_tap = np.moveaxis(dcols.reshape(spec.groups, *block, spec.taps, spec.in_per_group), (-2, 0), (0, -2))
+            for i, tap in enumerate(taps(spec)):  # overlapping windows accumulate
+                window = tap_window(dx, spec, tap, ranges, batch_range)
+                window += by_tap[i]
+
+    whole_samples = all(ranges == tuple((0, n) for n in spec.out_spatial) for _, ranges in chunks)
+    if whole_samples:  # no two blocks add onto the same window
+        _on_threads(blocks, spec, len(chunks))
+    else:
+        with blas_on_one_thread():
+            blocks(range(len(chunks)))
     return np.ascontiguousarray(dx).reshape(spec.batch, *spec.padded_spatial, spec.in_channels)
 
 
 def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarray:
-    dw = np.zeros((spec.groups, spec.taps * spec.in_per_group, spec.out_per_group), spec.dtype)
     source, chunks = _im2col_source(xp, spec), list(_chunks(spec))
-    buffer = _cols_buffer(spec, chunks)
-    for batch_range, ranges in chunks:
-        cols = _im2col(source, spec, batch_range, ranges, buffer)
-        dw += np.matmul(cols.transpose(0, 2, 1), _grouped_rows(dy[_block_key(batch_range, ranges)], spec))
+    lanes = np.zeros((max(1, min(GRADIENT_LANES, len(chunks))), spec.groups, spec.taps * spec.in_per_group, spec.out_per_group), spec.dtype)
+
+    def lane_sums(indices):
+        buffer = _cols_buffer(spec, chunks)
+        for lane in indices:
+            for batch_range, ranges in chunks[lane :: len(lanes)]:
+                cols = _im2col(source, spec, batch_range, ranges, buffer)
+                lanes[lane] += np.matmul(cols.transpose(0, 2, 1), _grouped_rows(dy[_block_key(batch_range, ranges)], spec))
+
+    _on_threads(lane_sums, spec, len(lanes))
+    dw = lanes[0]
+    for lane in lanes[1:]:
+        dw += lane
     return dw.reshape(spec.groups, *spec.kernel_spatial, spec.in_per_group, spec.out_per_group)
 
 
