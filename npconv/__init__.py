@@ -10,6 +10,7 @@ array([[4., 6., 6., 6., 4.],
 """
 
 from . import callbacks, datasets, image, initializers, kernels, layers, losses, optimizers, plot, shapes, steps, tools
+from ._allocator import tune_malloc
 from .algorithms import algorithms
 from .explain import Explanation, explain
 from .initializers import set_random_seed
@@ -28,6 +29,7 @@ from .ops import (
 )
 from .shapes import output_shape, receptive_field
 from .steps import conv_steps
+from ._threads import get_num_threads, set_num_threads
 from .tools import feature_maps, fuse_conv_bn, fuse_model, prune_channels
 
 __version__ = "0.1.0"
@@ -53,6 +55,7 @@ __all__ = [
     "feature_maps",
     "fuse_conv_bn",
     "fuse_model",
+    "get_num_threads",
     "image",
     "initializers",
     "kernels",
@@ -64,8 +67,10 @@ __all__ = [
     "prune_channels",
     "receptive_field",
     "separable_conv2d",
+    "set_num_threads",
     "set_random_seed",
     "shapes",
     "steps",
     "tools",
+    "tune_malloc",
 ]

@@ -1,20 +1,16 @@
-"""Keep freed memory in the process during training: glibc's ``malloc`` tuned once per process.
+"""Opt-in: keep freed memory in the process during training, by tuning glibc's ``malloc``.
 
 A training step allocates and frees the same large activations and gradients every step.  With
 glibc's defaults, blocks above the (dynamic) ``mmap`` threshold are mapped and unmapped on every
 call, and free memory above the trim threshold at the heap's top is handed back to the kernel, so
-each step page-faults its whole working set again: on the 2-core Zen 4 VM of 2026-11-23 the
-seeds' CNN trained at 1200-1800 samples/s that way, and at 2200-2700 with the thresholds below
-(``benchmarks/bench_training.py``; PyTorch's CPU tuning guide recommends jemalloc or tcmalloc for
-the same reason).  :meth:`Model.fit`, ``evaluate`` and ``predict`` call :func:`retain_freed_memory`:
-it raises the ``mmap`` threshold to its 64-bit maximum (32 MiB) and the trim threshold to 256 MiB,
-so a process keeps up to that much freed memory for reuse.  (Since npconv's thread pool polls
-before sleeping, that CNN's steps no longer fault untuned either: 4800-5100 samples/s both ways;
-other allocation orders still do, e.g. PyTorch's predictions in the same benchmark ran at 7700-8600
-samples/s untuned against 14100-15000.)
+a step may page-fault its whole working set again (PyTorch's CPU tuning guide recommends jemalloc
+or tcmalloc for the same reason).  :func:`tune_malloc` raises the ``mmap`` threshold to its 64-bit
+maximum (32 MiB) and the trim threshold to 256 MiB, so that the process keeps up to that much freed
+memory for reuse.  It changes the whole process's allocator for the rest of its life, so npconv
+never calls it by itself: call it once at the start of a training script, if you want it.
 
 It does nothing where ``mallopt`` is missing (not glibc), after its first call, or when the
-environment sets ``NPCONV_MALLOC_TUNING=0`` or any ``MALLOC_*`` variable (the user's own tuning).
+environment sets any ``MALLOC_*`` variable (the user's own tuning).
 """
 
 from __future__ import annotations
@@ -32,17 +28,30 @@ TOP_PAD_BYTES = 64 * 2**20
 _done = False
 
 
-def retain_freed_memory() -> bool:
-    """Tune glibc's ``malloc`` thresholds once (see the module docstring); True if it did now.
+def tune_malloc() -> bool:
+    """Tune glibc's ``malloc`` to keep freed memory for reuse, for the rest of the process.
 
-    >>> retain_freed_memory() in (True, False)
+    Opt-in (npconv never calls it by itself): raises the ``mmap`` threshold to 32 MiB, the trim
+    threshold to 256 MiB and the top pad to 64 MiB, so that a training loop's steps reuse the memory
+    the previous step freed instead of page-faulting it in again.
+
+    Returns
+    -------
+    bool
+        True if it tuned the allocator now; False where ``mallopt`` is missing (not glibc), after
+        its first call, or when the environment sets any ``MALLOC_*`` variable (the user's own tuning).
+
+    Examples
+    --------
+    >>> import npconv as nc
+    >>> nc.tune_malloc() in (True, False)  # doctest: +SKIP
     True
     """
     global _done
     if _done:
         return False
     _done = True
-    if os.environ.get("NPCONV_MALLOC_TUNING") == "0" or any(key.startswith("MALLOC_") for key in os.environ):
+    if any(key.startswith("MALLOC_") for key in os.environ):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt

@@ -1,4 +1,4 @@
-"""glibc malloc tuning for training loops (``npconv._allocator``)."""
+"""Opt-in glibc malloc tuning for training loops (``npconv.tune_malloc``)."""
 
 import os
 import subprocess
@@ -21,33 +21,45 @@ def _glibc() -> bool:
 GLIBC = _glibc()
 
 
-def test_runs_once_and_respects_the_opt_out(monkeypatch):
+def test_runs_once_and_respects_the_users_own_tuning(monkeypatch):
+    monkeypatch.setattr(_allocator, "_done", False)
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
+    assert _allocator.tune_malloc() is False
+    monkeypatch.setattr(_allocator, "_done", False)
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
     for key in [k for k in os.environ if k.startswith("MALLOC_")]:
         monkeypatch.delenv(key)
+    assert _allocator.tune_malloc() is bool(GLIBC)
+    assert _allocator.tune_malloc() is False  # once per process
+
+
+def test_training_never_tunes_the_allocator_by_itself(monkeypatch):
+    import numpy as np
+
+    import npconv as nc
+
     monkeypatch.setattr(_allocator, "_done", False)
-    monkeypatch.setenv("NPCONV_MALLOC_TUNING", "0")
-    assert _allocator.retain_freed_memory() is False
-    monkeypatch.setattr(_allocator, "_done", False)
-    monkeypatch.delenv("NPCONV_MALLOC_TUNING")
-    assert _allocator.retain_freed_memory() is bool(GLIBC)
-    assert _allocator.retain_freed_memory() is False  # once per process
+    model = nc.Sequential([nc.layers.Input((6, 6, 1)), nc.layers.Conv2D(2, 3), nc.layers.Flatten(), nc.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x, y = np.ones((4, 6, 6, 1), np.float32), np.array([0, 1, 0, 1])
+    model.fit(x, y, verbose=0)
+    model.evaluate(x, y, verbose=0)
+    model.predict(x, verbose=0)
+    assert _allocator._done is False  # tune_malloc was not called
 
 
 def _faults_per_step(script: str, tuning: str) -> float:
-    """Page faults per step that ``script`` prints, run in a fresh process with ``NPCONV_MALLOC_TUNING=tuning``."""
+    """Page faults per step that ``script`` prints, run in a fresh process, after ``nc.tune_malloc()``
+    if ``tuning`` is "1"."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    run = subprocess.run(
-        [sys.executable, "-c", script], env={**environment, "NPCONV_MALLOC_TUNING": tuning},
-        capture_output=True, text=True, check=True,
-    )
+    prologue = "import npconv\nnpconv.tune_malloc()\n" if tuning == "1" else ""
+    run = subprocess.run([sys.executable, "-c", prologue + script], env=environment, capture_output=True, text=True, check=True)
     return float(run.stdout.split()[-1])
 
 
 ALLOCATION_STEPS = textwrap.dedent(
     """
     import resource, numpy as np
-    from npconv import _allocator
-    _allocator.retain_freed_memory()
 
     def step():  # activations of several sizes, freed out of order, as a training step does
         a = np.ones(2**20, np.float32)
@@ -92,8 +104,8 @@ TRAINING_STEPS = textwrap.dedent(
 
 @pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
 def test_training_steps_stop_page_faulting():
-    """``fit`` tunes the allocator: the steps of a 64x28x28 -> 32 conv net then reuse the process's
-    memory (measured: 0-2 faults a step).  Untuned, how many they fault depends on the order of
+    """Tuned, the steps of a 64x28x28 -> 32 conv net reuse the process's memory (measured: 0-2
+    faults a step).  Untuned, how many they fault depends on the order of
     the allocations in and between npconv's threads (1845 a step with one thread pool, 0-240
     with the next), so only the tuned count is checked."""
     assert _faults_per_step(TRAINING_STEPS, "1") < 50

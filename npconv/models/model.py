@@ -22,7 +22,6 @@ import numpy as np
 from .. import callbacks as callbacks_module
 from .. import initializers, losses, optimizers
 from .. import metrics as metrics_module
-from .._allocator import retain_freed_memory
 from ..autograd import Tensor, no_grad
 from ..layers.base import LAYER_CLASSES, InputLayer, Layer, Node, SymbolicTensor, unique_name
 from . import summary as summary_module
@@ -285,12 +284,11 @@ class Model(Layer):
         ``validation_data=(x_val, y_val)`` or ``validation_split`` (the last fraction of ``x``, taken
         before shuffling) adds ``val_*`` entries.  Returns a :class:`~npconv.callbacks.History`
         whose ``history`` maps ``loss``, each metric and their ``val_`` forms to per-epoch values.
-        Everything (shapes, labels, arguments) is checked before the first step.  Like ``evaluate``
-        and ``predict``, the first call tunes glibc's ``malloc`` to keep freed memory for the next
-        steps (``npconv._allocator``; ``NPCONV_MALLOC_TUNING=0`` turns it off).
+        Everything (shapes, labels, arguments) is checked before the first step.  It changes no
+        process-wide setting; :func:`npconv.tune_malloc` is an opt-in allocator tuning for long
+        training runs.
         """
         self._check_compiled("fit")
-        retain_freed_memory()
         batch_size = training.positive_int(batch_size, "batch_size", default=32)
         epochs = training.positive_int(epochs, "epochs")
         training.check_fit_arguments(initial_epoch, epochs, validation_split, validation_data)
@@ -374,7 +372,6 @@ class Model(Layer):
         """The loss (and metrics) on ``(x, y)`` in inference mode: a float without metrics, else
         ``[loss, *metrics]`` (or a dict with ``return_dict=True``)."""
         self._check_compiled("evaluate")
-        retain_freed_memory()
         batch_size = training.positive_int(batch_size, "batch_size", default=32)
         arrays, targets = self._prepare(x, y, "evaluate")
         values = self._evaluate_arrays(arrays, targets, batch_size)
@@ -389,7 +386,6 @@ class Model(Layer):
     def predict(self, x, batch_size=None, verbose="auto"):
         """The model's outputs on ``x`` in inference mode, computed in batches of ``batch_size`` (32)."""
         batch_size = training.positive_int(batch_size, "batch_size", default=32)
-        retain_freed_memory()
         self._build_for(x)
         arrays = training.as_arrays(x, [t.shape for t in self.inputs])
         count = training.check_cardinality({"x": arrays})
