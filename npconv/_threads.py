@@ -306,7 +306,7 @@ def _limit_blas(token) -> None:
                 _blas_controllers = _find_blas_controllers()
             _blas_saved = [library.num_threads for library in _blas_controllers]
             for library in _blas_controllers:
-                library.set_num_threads(1)
+                _set_blas_threads(library, 1)
 
 
 def _release_blas(token) -> None:
@@ -317,7 +317,7 @@ def _release_blas(token) -> None:
         _blas_scopes.discard(token)
         if not _blas_scopes and _blas_saved is not None:
             for library, threads in zip(_blas_controllers, _blas_saved):
-                library.set_num_threads(threads)
+                _set_blas_threads(library, threads)
             _blas_saved = None
 
 
@@ -335,6 +335,15 @@ def _complete_despite_interrupts(function, *args) -> None:
         raise interruption
 
 
+def _set_blas_threads(library, threads: int) -> None:
+    """Set ``library``'s thread count from any thread.  threadpoolctl's ``set_num_threads`` lets only
+    one thread (the first to call it, until ``threadpool_limits`` clears it) change a process-wide
+    OpenBLAS and silently ignores the others; npconv's scopes open and close on whichever threads
+    call it, so they set the count directly (``_real_set_num_threads``) and leave that ownership,
+    which belongs to the user's own ``threadpool_limits``, untouched."""
+    getattr(library, "_real_set_num_threads", library.set_num_threads)(threads)
+
+
 def _find_blas_controllers() -> list:
     from threadpoolctl import ThreadpoolController
 
@@ -349,7 +358,7 @@ def _blas_after_fork_in_child() -> None:
     _blas_scopes.clear()
     if _blas_saved is not None:
         for library, threads in zip(_blas_controllers, _blas_saved):
-            library.set_num_threads(threads)
+            _set_blas_threads(library, threads)
         _blas_saved = None
 
 
@@ -390,6 +399,21 @@ def matmuls(*pairs: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
         flops = sum(2.0 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs)
         run_claimed(_products, flops, len(pairs), pairs, outs)
         return outs
+
+
+def matmul_stacked(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``np.matmul(a, b, out=out)`` for stacks of matrices, the stack (axis 0) in one share per npconv
+    thread, each with BLAS on one thread.  Not from inside npconv's threads' own shares.
+
+    >>> out = np.empty((3, 2, 2)); matmul_stacked(np.ones((3, 2, 4)), np.ones((3, 4, 2)), out); out[2].tolist()
+    [[4.0, 4.0], [4.0, 4.0]]
+    """
+    with blas_on_one_thread():
+        run_split(_matmul_stack, 2.0 * a.size * b.shape[-1], a.shape[0], a, b, out)
+
+
+def _matmul_stack(start: int, stop: int, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    np.matmul(a[start:stop], b[start:stop], out=out[start:stop])
 
 
 def _products(indices, pairs, outs) -> None:

@@ -105,7 +105,7 @@ CALIBRATION = {
 # auto passes over an algorithm whose workspace exceeds this many times input + output (or the
 # floor, for small convolutions) whenever another one fits: e.g. Winograd's transformed kernel
 # for 8x256x14x14 -> 256 is 9 MiB against 3 MiB of input + output.
-AUTO_WORKSPACE_RATIO = 2
+AUTO_WORKSPACE_RATIO = 2.5
 AUTO_WORKSPACE_FLOOR = 4 * 2**20
 
 

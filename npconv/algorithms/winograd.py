@@ -76,7 +76,7 @@ from .. import _padding
 from .._numba import ENABLED as NUMBA_ENABLED
 from .._numba import jit
 from .._spec import ConvSpec
-from .._threads import blas_on_one_thread, threads_for, run_claimed
+from .._threads import blas_on_one_thread, matmul_stacked, run_claimed, threads_for
 from . import gemm
 from ._common import adjoint_spec, backward_input_as_forward, copy_seconds, gemm_seconds, io_bytes, rotated_kernel
 
@@ -388,10 +388,11 @@ def _store_output_tiles(product: np.ndarray, plan: _Plan, block, tiles: tuple[in
 
 
 def _block_threads(spec: ConvSpec, plan: _Plan) -> int:
-    """Threads that share the blocks of tiles, each with its own block buffers: Numba's count
+    """Threads that share the blocks of tiles, each with its own block buffers: npconv's count
     (:func:`~npconv._threads.threads_for`) on the Numba path when ``U`` is one chunk, else 1.  A
-    chunked ``U`` is made again per block, into one more chunk buffer per thread; it stays serial,
-    within the memory its larger blocks already take."""
+    chunked ``U`` is made again per block, into one more chunk buffer per thread; its blocks stay
+    serial, within the memory its larger blocks already take, and the threads share the
+    positions of each chunk's products instead (:func:`_chunk_products`)."""
     if not _numba_handles(spec) or len(_position_chunks(spec, plan)) > 1:
         return 1
     return threads_for(spec.flops)
@@ -406,8 +407,20 @@ def _share_blocks(function, spec: ConvSpec, plan: _Plan, pieces: int, *args) -> 
     if _block_threads(spec, plan) > 1:
         with blas_on_one_thread():
             run_claimed(function, spec.flops, pieces, *args)
+    elif _numba_handles(spec):  # a chunked U: BLAS on one thread here too (_chunk_products)
+        with blas_on_one_thread():
+            function(range(pieces), *args)
     else:
         function(range(pieces), *args)
+
+
+def _chunk_products(a: np.ndarray, b: np.ndarray, out: np.ndarray, serial_blocks: bool) -> None:
+    """A chunk's products, one per transformed position (axis 0): on npconv's threads where the
+    blocks run serially (a chunked ``U`` on the Numba path), else on this thread."""
+    if serial_blocks:
+        matmul_stacked(a, b, out)
+    else:
+        np.matmul(a, b, out=out)
 
 
 def _winograd_forward(x: np.ndarray, w: np.ndarray, spec: ConvSpec, m: int) -> tuple[np.ndarray, bool | None]:
@@ -442,7 +455,7 @@ def _forward_blocks(indices, blocks, source, taps, u, plan, spec, chunks, larges
         product = _block_array(products, positions, v.shape[1], spec.out_channels, tile_major=source.numba)
         for chunk in chunks:
             u_chunk = u if u is not None else _transformed_kernel(taps, plan, spec, chunk, kernel)
-            np.matmul(_by_group(v[chunk], spec.groups), u_chunk.transpose(1, 0, 2, 3), out=_by_group(product[chunk], spec.groups))
+            _chunk_products(_by_group(v[chunk], spec.groups), u_chunk.transpose(1, 0, 2, 3), _by_group(product[chunk], spec.groups), u is None and source.numba)
         finite[index] = _store_output_tiles(product, plan, blocks[index], source.tiles, out, source.numba) is not False
 
 
@@ -505,7 +518,7 @@ def _filter_gradient_lanes(indices, bounds, blocks, source, gradient, plan, spec
             dm = _by_group(gradient.transformed(block, gradients), spec.groups)
             for chunk in chunks:
                 product = _chunk_view(products, spec, chunk)
-                np.matmul(v[chunk].transpose(0, 1, 3, 2), dm[chunk], out=product.transpose(1, 0, 2, 3))
+                _chunk_products(v[chunk].transpose(0, 1, 3, 2), dm[chunk], product.transpose(1, 0, 2, 3), du is None and source.numba)
                 if du is not None:
                     du[lane] += products
                 else:
