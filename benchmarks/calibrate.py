@@ -6,7 +6,8 @@ For each shape (the suite's, plus variations in size, channels, kernel, stride a
 each eligible algorithm, prints the measured median and the model's estimate, and whether ``auto``
 picked an algorithm within 1.25x of the measured best.  The cost constants in
 ``npconv/algorithms/*.py`` were set from this script's output; it ends with the per-algorithm factors of
-``npconv.algorithms.CALIBRATION`` that would match this machine.
+``npconv.algorithms.CALIBRATION`` that would match this machine and execution path (run it again
+with ``NPCONV_DISABLE_NUMBA=1`` for the NumPy path's).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 import npconv as nc
 from npconv import bench
-from npconv.algorithms import CALIBRATION, candidates
+from npconv.algorithms import CALIBRATION, candidates, execution_path
 from npconv.explain import explain
 
 SHAPES = [case for case in bench.SUITE + bench.EXTRA] + [
@@ -80,8 +81,8 @@ def main() -> None:
         for name in measured:
             log_ratios.setdefault(name, []).append(math.log(measured[name] / estimates[name]))
     print(f"{misses} shapes where auto's pick is > 1.25x the measured best")
-    factors = {name: CALIBRATION[args.direction].get(name, 1.0) * math.exp(statistics.median(v)) for name, v in log_ratios.items()}
-    print(f"calibration factors for {args.direction} (npconv.algorithms.CALIBRATION x median measured/estimated):")
+    factors = {name: CALIBRATION[execution_path()][args.direction].get(name, 1.0) * math.exp(statistics.median(v)) for name, v in log_ratios.items()}
+    print(f"calibration factors for {args.direction} on the {execution_path()} path (npconv.algorithms.CALIBRATION x median measured/estimated):")
     print("  " + ", ".join(f"{name} {factor:.2f}" for name, factor in sorted(factors.items())))
 
 

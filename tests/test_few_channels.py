@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import npconv as nc
-from npconv.algorithms import _auto_choice, candidates, few_channels
+from npconv.algorithms import _auto_choice, _cached_choice, candidates, few_channels
 
 from reference import conv_reference
 
@@ -121,9 +121,9 @@ def test_nonfinite_inputs_stay_local():
 @pytest.fixture
 def fresh_auto():
     """auto's cached picks forgotten before and after (they depend on ``USE_NUMBA``)."""
-    _auto_choice.cache_clear()
+    _cached_choice.cache_clear()
     yield
-    _auto_choice.cache_clear()
+    _cached_choice.cache_clear()
 
 
 def test_eligibility(monkeypatch, fresh_auto):
@@ -131,7 +131,7 @@ def test_eligibility(monkeypatch, fresh_auto):
     assert few_channels.eligible(spec) == (few_channels.NUMBA_ENABLED)
     monkeypatch.setattr(few_channels, "USE_NUMBA", False)  # no numba: gemm is the path
     assert not few_channels.eligible(spec)
-    _auto_choice.cache_clear()
+    _cached_choice.cache_clear()
     assert nc.explain((8, 28, 28, 1), (3, 3, 1, 32), padding="same").algorithm == "gemm"
     monkeypatch.setattr(few_channels, "USE_NUMBA", True)
     assert not few_channels.eligible(nc.explain((8, 28, 28, 1), (3, 3, 1, 24)).spec)  # O_g not a multiple of 16

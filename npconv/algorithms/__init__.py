@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import _padding
 from .._spec import ConvSpec, received
+from .._threads import get_num_threads
 from . import depthwise, direct, few_channels, fft, gemm, winograd
 from ._common import io_bytes
 
@@ -87,25 +88,37 @@ def get(name: str) -> Algorithm:
     return _REGISTRY[name]
 
 
-# Measured / estimated time per algorithm and direction: the median over the shapes of
-# ``benchmarks/calibrate.py`` (which prints these factors for the machine it runs on), on the
-# 2-core AMD EPYC Zen 4 (AVX-512) of 2026-11-23 (Winograd's two variants: where they compete, the
-# suite's 3x3 shapes, after its Numba transforms).  The modules' cost models carry the dependence on
-# the shape; these factors carry the machine's balance between BLAS, FFTs, copies and Numba loops,
-# which moves between CPUs (the fft model was fitted on a Xeon, where its factor was 1).  ``direct``
-# is not timed by calibrate.py (too slow to matter); it shares gemm's factor, as do the gradients of
-# ``few_channels`` (they are gemm's).
+# Measured / estimated time per algorithm and direction, per execution path: the median over the
+# shapes of ``benchmarks/calibrate.py`` (which prints these factors for the machine and path it runs
+# on; ``NPCONV_DISABLE_NUMBA=1`` for the NumPy path).  The modules' cost models carry the dependence
+# on the shape, on the path (their Numba or NumPy implementations) and on the thread count; these
+# factors carry the machine's balance between BLAS, FFTs, copies and Numba loops, which moves
+# between CPUs.  ``direct`` is not timed by calibrate.py (too slow to matter); it shares gemm's
+# factor, as do the gradients of ``few_channels`` (they are gemm's).
 CALIBRATION = {
-    "forward": {"direct": 0.95, "gemm": 0.95, "winograd": 1.05, "winograd_2x2": 1.15, "fft": 1.6, "depthwise": 1.55, "few_channels": 1.0},
-    "backward_input": {"direct": 0.75, "gemm": 0.75, "winograd": 1.05, "winograd_2x2": 1.2, "fft": 1.6, "depthwise": 1.55, "few_channels": 0.75},
-    "backward_weight": {"direct": 1.15, "gemm": 1.15, "winograd": 0.98, "winograd_2x2": 1.1, "fft": 2.05, "depthwise": 2.05, "few_channels": 1.15},
+    "numba": {
+        "forward": {"direct": 0.95, "gemm": 0.95, "winograd": 1.05, "winograd_2x2": 1.15, "fft": 1.6, "depthwise": 1.55, "few_channels": 1.0},
+        "backward_input": {"direct": 0.75, "gemm": 0.75, "winograd": 1.05, "winograd_2x2": 1.2, "fft": 1.6, "depthwise": 1.55, "few_channels": 0.75},
+        "backward_weight": {"direct": 1.15, "gemm": 1.15, "winograd": 0.98, "winograd_2x2": 1.1, "fft": 2.05, "depthwise": 2.05, "few_channels": 1.15},
+    },
+    "numpy": {
+        "forward": {"direct": 0.95, "gemm": 0.95, "winograd": 1.05, "winograd_2x2": 1.15, "fft": 1.6, "depthwise": 1.55},
+        "backward_input": {"direct": 0.75, "gemm": 0.75, "winograd": 1.05, "winograd_2x2": 1.2, "fft": 1.6, "depthwise": 1.55},
+        "backward_weight": {"direct": 1.15, "gemm": 1.15, "winograd": 0.98, "winograd_2x2": 1.1, "fft": 2.05, "depthwise": 2.05},
+    },
 }
+
+
+def execution_path() -> str:
+    """``"numba"`` where the algorithms run their Numba kernels, else ``"numpy"`` (Numba missing,
+    ``NPCONV_DISABLE_NUMBA=1``, or switched off by a test)."""
+    return "numba" if any(getattr(module, "USE_NUMBA", False) for module in (depthwise, winograd, few_channels)) else "numpy"
 
 
 # auto passes over an algorithm whose workspace exceeds this many times input + output (or the
 # floor, for small convolutions) whenever another one fits: e.g. Winograd's transformed kernel
 # for 8x256x14x14 -> 256 is 9 MiB against 3 MiB of input + output.
-AUTO_WORKSPACE_RATIO = 2.5
+AUTO_WORKSPACE_RATIO = 2
 AUTO_WORKSPACE_FLOOR = 4 * 2**20
 
 
@@ -117,18 +130,21 @@ def over_memory(spec: ConvSpec, direction: str = "forward") -> set[str]:
 
 def candidates(spec: ConvSpec, direction: str = "forward") -> dict[str, float]:
     """Estimated seconds of every algorithm eligible for ``spec``, for one ``direction``."""
-    return {
-        name: alg.cost(spec, direction) * CALIBRATION[direction].get(name, 1.0)
-        for name, alg in _REGISTRY.items()
-        if alg.eligible(spec)
-    }
+    factors = CALIBRATION[execution_path()][direction]
+    return {name: alg.cost(spec, direction) * factors.get(name, 1.0) for name, alg in _REGISTRY.items() if alg.eligible(spec)}
+
+
+def _auto_choice(spec: ConvSpec, direction: str) -> str:
+    """``auto``'s pick: the lowest estimate among the algorithms within the memory budget, for the
+    current execution path and thread count."""
+    return _cached_choice(spec, direction, execution_path(), get_num_threads())
 
 
 @lru_cache(maxsize=1024)
-def _auto_choice(spec: ConvSpec, direction: str) -> str:
-    """``auto``'s pick: the lowest estimate among the algorithms within the memory budget.  Cached
-    per spec and direction: evaluating every cost model takes 0.1-0.2 ms, a third of a small
-    convolution (64x28x28x1 -> 32 3x3: 0.75 ms); ``_auto_choice.cache_clear()`` after changing
+def _cached_choice(spec: ConvSpec, direction: str, path: str, threads: int) -> str:
+    """:func:`_auto_choice`, cached per spec, direction, path and thread count (the estimates depend
+    on all four): evaluating every cost model takes 0.1-0.2 ms, a third of a small convolution
+    (64x28x28x1 -> 32 3x3: 0.75 ms); ``_cached_choice.cache_clear()`` after changing
     ``CALIBRATION`` or a module's constants."""
     costs, heavy = candidates(spec, direction), over_memory(spec, direction)
     light = {name: cost for name, cost in costs.items() if name not in heavy} or costs
