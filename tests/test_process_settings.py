@@ -207,4 +207,5 @@ def test_idle_npconv_threads_use_no_cpu():
     time.sleep(0.01)
     before = [_cpu_ticks(native_id) for native_id in pool]
     time.sleep(0.5)
-    assert [_cpu_ticks(native_id) for native_id in pool] == before
+    used = sum(_cpu_ticks(native_id) for native_id in pool) - sum(before)
+    assert used <= 2  # clock ticks (10 ms) in 0.5 s: a poll that outlasts the sleep on a busy machine

@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from .._spec import ConvSpec
-from .._threads import blas_on_one_thread, run_claimed
+from .._threads import PARALLEL_FLOPS, blas_on_one_thread, run_claimed
 from ._common import copy_seconds, gemm_seconds, io_bytes, output_chunks, tap_window, taps, windows
 
 COLS_BUDGET_BYTES = 16 * 2**20
@@ -44,10 +44,11 @@ GRADIENT_LANES = 4  # the filter gradient's partial sums (more threads than lane
 
 
 def _cols_budget(spec: ConvSpec) -> int:
-    """Bytes of one block's columns: a ``BLOCK_SHARES``-th of the budget (one buffer per thread),
-    whatever the thread count, so that the blocks, and so the results, do not depend on it."""
+    """Bytes of one block's columns: for work shared among threads (``PARALLEL_FLOPS`` or more), a
+    ``BLOCK_SHARES``-th of the budget (one buffer per thread), whatever the thread count, so that
+    the blocks, and so the results, do not depend on it; else all of it (fewer, larger blocks)."""
     whole = min(COLS_BUDGET_BYTES, max(MIN_COLS_BYTES, io_bytes(spec)))
-    return max(MIN_COLS_BYTES // BLOCK_SHARES, whole // BLOCK_SHARES)
+    return whole if spec.flops < PARALLEL_FLOPS else max(MIN_COLS_BYTES // BLOCK_SHARES, whole // BLOCK_SHARES)
 
 
 def _position_bytes(spec: ConvSpec) -> int:
@@ -262,4 +263,4 @@ def cost(spec: ConvSpec, direction: str = "forward") -> float:
         if _group_major(spec):
             copy += copy_seconds(_padded_input_bytes(spec), spec.in_per_group * item)
     blocks = max(1, copy_bytes // _cols_budget(spec))
-    return products + copy + blocks * spec.taps * 5e-6 + 3e-5
+    return products + copy + blocks * spec.taps * 5e-6 + 4e-5  # and the BLAS scope, ~10 us
