@@ -78,8 +78,8 @@ class LazyKernel:
 def _resolve(module_name: str) -> None:
     with _compile_lock:
         kernels = _pending.pop(module_name, [])
-        numba_module = load_numba()
-        for kernel in kernels:
-            kernel.dispatcher = numba_module.njit(**kernel.options)(kernel.function)
+        compile_kernel = load_numba().njit if ENABLED else lambda **options: (lambda function: function)
+        for kernel in kernels:  # without Numba, a kernel runs as plain Python (tests, doctests)
+            kernel.dispatcher = compile_kernel(**kernel.options)(kernel.function)
         for kernel in kernels:  # after all exist: a kernel compiles against the others' dispatchers
             kernel.function.__globals__[kernel.__name__] = kernel.dispatcher

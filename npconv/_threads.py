@@ -276,7 +276,7 @@ _blas_saved: list[int] | None = None  # the thread counts to restore, while BLAS
 
 @contextmanager
 def blas_on_one_thread():
-    """BLAS on one thread while the block runs (threadpoolctl; without it, nothing changes).
+    """BLAS on one thread while the block runs (through threadpoolctl; without it, nothing changes).
 
     npconv's own threads then share the work, each calling BLAS on its own core.  A
     multi-threaded BLAS product wakes OpenBLAS's workers, which then spin for up to ~0.1 s: beside
@@ -345,8 +345,12 @@ def _set_blas_threads(library, threads: int) -> None:
 
 
 def _find_blas_controllers() -> list:
-    from threadpoolctl import ThreadpoolController
-
+    """threadpoolctl's controllers of the BLAS libraries loaded; none without threadpoolctl (a
+    dependency, but an install without it still runs, with BLAS's own threads)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return []
     return ThreadpoolController().select(user_api="blas").lib_controllers
 
 

@@ -293,11 +293,15 @@ def main(argv=None) -> int:
 
 def limit_threads(threads: int, torch) -> str:
     """Give BLAS, npconv and PyTorch the same thread count; say what was limited."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(threads)
     set_num_threads(threads)
-    limited = ["BLAS (threadpoolctl)", "npconv"]
+    limited = ["npconv"]
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        limited.append("BLAS not limited: threadpoolctl is missing")
+    else:
+        threadpool_limits(threads)
+        limited.append("BLAS (threadpoolctl)")
     if torch is not None:
         torch.set_num_threads(threads)
         limited.append("torch")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import npconv as nc
+from npconv.algorithms import winograd
 
 MiB = 2**20
 
@@ -65,6 +66,7 @@ def test_auto_passes_over_algorithms_beyond_its_memory_budget():
     assert peak <= 3 * 2 * x.nbytes, f"peak {peak / MiB:.1f} MiB"
 
 
+@pytest.mark.skipif(not winograd.USE_NUMBA, reason="the row-by-row kernel transform is the Numba path's")
 def test_winograd_makes_a_large_transformed_kernel_in_chunks():
     """F(4x4, 3x3)'s whole transformed kernel for 256 -> 256 channels (9 MiB) is 3x input + output
     on 8x14x14: made a row of positions at a time, its workspace is within auto's budget and its
