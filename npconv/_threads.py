@@ -33,20 +33,6 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def blas_threads() -> int:
-    """Threads NumPy's BLAS currently uses (threadpoolctl when installed, else the cores we may use).
-
-    >>> blas_threads() >= 1
-    True
-    """
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return available_cores()
-    counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
-    return max(1, min(counts)) if counts else available_cores()
-
-
 def _threads_from_environment() -> int:
     for variable in ("NPCONV_NUM_THREADS", "NUMBA_NUM_THREADS"):
         value = os.environ.get(variable, "").strip()
@@ -141,6 +127,13 @@ def run_claimed(worker, flops: float, pieces: int, *args) -> None:
     threads = max(1, min(threads_for(flops), pieces))
     counter = itertools.count()  # next() on it is atomic: the GIL
     run_together([(worker, _claims(counter, pieces), *args) for _ in range(threads)])
+
+
+def run_claimed_products(worker, flops: float, pieces: int, *args) -> None:
+    """:func:`run_claimed` for workers that call BLAS: inside :func:`blas_on_one_thread`, so that each
+    npconv thread's products run on its own core."""
+    with blas_on_one_thread():
+        run_claimed(worker, flops, pieces, *args)
 
 
 def _claims(counter, pieces: int):
@@ -267,7 +260,6 @@ def _compile_poll():
         return None
 
 
-
 _blas_lock = threading.Lock()
 _blas_controllers = None  # threadpoolctl's controllers of the BLAS libraries loaded (found once)
 _blas_scopes: set = set()  # a token per open blas_on_one_thread scope, on any thread
@@ -312,13 +304,19 @@ def _limit_blas(token) -> None:
 def _release_blas(token) -> None:
     """Close ``token``'s scope and restore BLAS's settings if it was the last; idempotent, so that it
     can be run again after an interrupt."""
-    global _blas_saved
     with _blas_lock:
         _blas_scopes.discard(token)
-        if not _blas_scopes and _blas_saved is not None:
-            for library, threads in zip(_blas_controllers, _blas_saved):
-                _set_blas_threads(library, threads)
-            _blas_saved = None
+        if not _blas_scopes:
+            _restore_blas()
+
+
+def _restore_blas() -> None:
+    """BLAS's saved thread counts back, if limited (idempotent; the caller holds the lock)."""
+    global _blas_saved
+    if _blas_saved is not None:
+        for library, threads in zip(_blas_controllers, _blas_saved):
+            _set_blas_threads(library, threads)
+        _blas_saved = None
 
 
 def _complete_despite_interrupts(function, *args) -> None:
@@ -357,13 +355,10 @@ def _find_blas_controllers() -> list:
 def _blas_after_fork_in_child() -> None:
     """The forked child has none of the threads that held scopes: it starts with a free lock and,
     if the parent was inside a scope, with BLAS's settings restored."""
-    global _blas_lock, _blas_saved
+    global _blas_lock
     _blas_lock = threading.Lock()
     _blas_scopes.clear()
-    if _blas_saved is not None:
-        for library, threads in zip(_blas_controllers, _blas_saved):
-            _set_blas_threads(library, threads)
-        _blas_saved = None
+    _restore_blas()
 
 
 if hasattr(os, "register_at_fork"):  # POSIX: no fork while another thread changes the setting
@@ -398,11 +393,10 @@ def matmuls(*pairs: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
     """
     if len(pairs) == 1:
         return [matmul(a, b) for a, b in pairs]
-    with blas_on_one_thread():
-        outs = [np.empty((a.shape[0], b.shape[1]), np.result_type(a, b)) for a, b in pairs]
-        flops = sum(2.0 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs)
-        run_claimed(_products, flops, len(pairs), pairs, outs)
-        return outs
+    outs = [np.empty((a.shape[0], b.shape[1]), np.result_type(a, b)) for a, b in pairs]
+    flops = sum(2.0 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs)
+    run_claimed_products(_products, flops, len(pairs), pairs, outs)
+    return outs
 
 
 def matmul_stacked(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:

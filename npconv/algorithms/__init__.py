@@ -93,10 +93,11 @@ def get(name: str) -> Algorithm:
 # on; ``NPCONV_DISABLE_NUMBA=1`` for the NumPy path).  The modules' cost models carry the dependence
 # on the shape, on the path (their Numba or NumPy implementations) and on the thread count; these
 # factors carry the machine's balance between BLAS, FFTs, copies and Numba loops, which moves
-# between CPUs (the NumPy path's forward factors of fft and depthwise from calibrate.py on a Zen 5,
-# dw3x3: depthwise measured 0.69x, fft 0.88x of their estimates; the others are the Numba path's,
-# whose picks calibrate.py found within 1.25x of the fastest there).  ``direct`` is not timed by calibrate.py (too slow to matter); it shares gemm's
-# factor, as do the gradients of ``few_channels`` (they are gemm's).
+# between CPUs.  The NumPy path's forward factors of fft and depthwise come from calibrate.py on a
+# Zen 5 (dw3x3: depthwise measured 0.69x, fft 0.88x of their estimates); its other factors are the
+# Numba path's, with which calibrate.py found its picks within 1.25x of the fastest.  ``direct`` is
+# not timed by calibrate.py (too slow to matter); it shares gemm's factor, as do the gradients of
+# ``few_channels`` (they are gemm's).
 CALIBRATION = {
     "numba": {
         "forward": {"direct": 0.95, "gemm": 0.95, "winograd": 1.05, "winograd_2x2": 1.15, "fft": 1.6, "depthwise": 1.55, "few_channels": 1.0},

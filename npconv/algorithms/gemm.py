@@ -17,12 +17,13 @@ padded copy of the input (two with groups: im2col reads a group-major copy), the
 that budget — never a full im2col matrix (PyTorch issue 31655 reports 90 GiB for one).
 
 Threads: the blocks of the forward and of the filter gradient are shared among npconv's threads
-(:func:`~npconv._threads.run_claimed`, each thread with its own column buffer, BLAS on one thread
-each), so the copies run in parallel too and a thread slowed by another program claims fewer
-blocks.  A block's columns take a ``BLOCK_SHARES``-th of the budget.  The filter gradient sums its blocks in
-``GRADIENT_LANES`` fixed lanes (block ``i`` in lane ``i % GRADIENT_LANES``), added in lane order,
-so its result does not depend on the thread count.  The input gradient's blocks add onto
-overlapping windows; they are shared among the threads only when each covers whole samples.
+(:func:`~npconv._threads.run_claimed_products`: each thread with its own column buffer, BLAS on one
+thread each), so the copies run in parallel too and a thread slowed by another program claims
+fewer blocks; a block's columns then take a ``BLOCK_SHARES``-th of the budget.  The filter gradient
+sums its blocks in ``GRADIENT_LANES`` fixed lanes (block ``i`` in lane ``i % GRADIENT_LANES``),
+added in lane order, so its result does not depend on the thread count.  The input gradient's
+blocks add onto overlapping windows: they are shared among the threads only when each covers
+whole samples, else they run on one thread (BLAS too).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import math
 import numpy as np
 
 from .._spec import ConvSpec
-from .._threads import PARALLEL_FLOPS, blas_on_one_thread, run_claimed
+from .._threads import PARALLEL_FLOPS, blas_on_one_thread, run_claimed_products
 from ._common import copy_seconds, gemm_seconds, io_bytes, output_chunks, tap_window, taps, windows
 
 COLS_BUDGET_BYTES = 16 * 2**20
@@ -136,12 +137,6 @@ def _cols_buffer(spec: ConvSpec, chunks: list) -> np.ndarray:
     return np.empty(0, spec.dtype) if _no_copy(spec) else _block_buffer(spec, chunks)
 
 
-def _on_threads(worker, spec: ConvSpec, pieces: int, *args) -> None:
-    """``worker(indices, *args)`` on npconv's threads, with BLAS on one thread each."""
-    with blas_on_one_thread():
-        run_claimed(worker, spec.flops, pieces, *args)
-
-
 def forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
     out = np.empty((spec.batch, *spec.out_spatial, spec.out_channels), spec.dtype)
     source, wmat, chunks = _im2col_source(xp, spec), _kernel_matrix(w, spec), list(_chunks(spec))
@@ -154,7 +149,7 @@ def forward(xp: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
             target = out[_block_key(batch_range, ranges)].reshape(-1, spec.groups, spec.out_per_group)
             np.matmul(_im2col(source, spec, batch_range, ranges, buffer), wmat, out=target.transpose(1, 0, 2))
 
-    _on_threads(blocks, spec, len(chunks))
+    run_claimed_products(blocks, spec.flops, len(chunks))
     return out
 
 
@@ -199,7 +194,7 @@ def backward_input(dy: np.ndarray, w: np.ndarray, spec: ConvSpec) -> np.ndarray:
 
     whole_samples = all(ranges == tuple((0, n) for n in spec.out_spatial) for _, ranges in chunks)
     if whole_samples:  # no two blocks add onto the same window
-        _on_threads(blocks, spec, len(chunks))
+        run_claimed_products(blocks, spec.flops, len(chunks))
     else:
         with blas_on_one_thread():
             blocks(range(len(chunks)))
@@ -217,7 +212,7 @@ def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarra
                 cols = _im2col(source, spec, batch_range, ranges, buffer)
                 lanes[lane] += np.matmul(cols.transpose(0, 2, 1), _grouped_rows(dy[_block_key(batch_range, ranges)], spec))
 
-    _on_threads(lane_sums, spec, len(lanes))
+    run_claimed_products(lane_sums, spec.flops, len(lanes))
     dw = lanes[0]
     for lane in lanes[1:]:
         dw += lane

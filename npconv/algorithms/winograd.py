@@ -76,7 +76,7 @@ from .. import _padding
 from .._numba import ENABLED as NUMBA_ENABLED
 from .._numba import jit
 from .._spec import ConvSpec
-from .._threads import blas_on_one_thread, matmul_stacked, run_claimed, threads_for
+from .._threads import blas_on_one_thread, matmul_stacked, run_claimed_products, threads_for
 from . import gemm
 from ._common import adjoint_spec, backward_input_as_forward, copy_seconds, gemm_seconds, io_bytes, rotated_kernel
 
@@ -405,8 +405,7 @@ def _share_blocks(function, spec: ConvSpec, plan: _Plan, pieces: int, *args) -> 
     GIL, so the threads run side by side (two cores: 8x56x56x64 -> 64 forward 7.0 -> 4.1 ms,
     8x128x28x28 -> 128 in 8 groups 2.0 -> 1.4 ms)."""
     if _block_threads(spec, plan) > 1:
-        with blas_on_one_thread():
-            run_claimed(function, spec.flops, pieces, *args)
+        run_claimed_products(function, spec.flops, pieces, *args)
     elif _numba_handles(spec):  # a chunked U: BLAS on one thread here too (_chunk_products)
         with blas_on_one_thread():
             function(range(pieces), *args)
