@@ -3,11 +3,11 @@
     python benchmarks/calibrate.py [--repeats 3] [--threads 2] [--direction forward]
 
 For each shape (the suite's, plus variations in size, channels, kernel, stride and groups) and
-each eligible algorithm, prints the measured median and the model's estimate, and whether ``auto``
-picked an algorithm within 1.25x of the measured best.  The cost constants in
-``npconv/algorithms/*.py`` were set from this script's output; it ends with the per-algorithm factors of
-``npconv.algorithms.CALIBRATION`` that would match this machine and execution path (run it again
-with ``NPCONV_DISABLE_NUMBA=1`` for the NumPy path's).
+each eligible algorithm, prints the measured median and the estimate (cost model times the
+machine factors in use: this machine's from ``npconv calibrate``, else the defaults), and whether
+``auto`` picked an algorithm within 1.25x of the measured best.  The cost constants in
+``npconv/algorithms/*.py`` were set from this script's output; it ends with the median measured /
+estimated ratio per algorithm (run it again with ``NPCONV_DISABLE_NUMBA=1`` for the NumPy path).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 import npconv as nc
 from npconv import bench
-from npconv.algorithms import CALIBRATION, candidates, execution_path
+from npconv.algorithms import candidates, execution_path
 from npconv.explain import explain
 
 SHAPES = [case for case in bench.SUITE + bench.EXTRA] + [
@@ -81,10 +81,9 @@ def main() -> None:
         for name in measured:
             log_ratios.setdefault(name, []).append(math.log(measured[name] / estimates[name]))
     print(f"{misses} shapes where auto's pick is > 1.25x the measured best")
-    factors = {name: CALIBRATION[execution_path()][args.direction].get(name, 1.0) * math.exp(statistics.median(v)) for name, v in log_ratios.items()}
-    print(f"calibration factors for {args.direction} on the {execution_path()} path (npconv.algorithms.CALIBRATION x median measured/estimated):")
-    print("  " + ", ".join(f"{name} {factor:.2f}" for name, factor in sorted(factors.items())))
-
+    ratios = {name: math.exp(statistics.median(values)) for name, values in log_ratios.items()}
+    print(f"median measured / estimated for {args.direction} on the {execution_path()} path:")
+    print("  " + ", ".join(f"{name} {ratio:.2f}" for name, ratio in sorted(ratios.items())))
 
 if __name__ == "__main__":
     main()

@@ -12,6 +12,7 @@ array([[4., 6., 6., 6., 4.],
 from . import callbacks, datasets, image, initializers, kernels, layers, losses, optimizers, plot, shapes, steps, tools
 from ._allocator import tune_malloc
 from .algorithms import algorithms
+from .algorithms.calibration import calibrate
 from .explain import Explanation, explain
 from .initializers import set_random_seed
 from .layers import Input
@@ -40,6 +41,7 @@ __all__ = [
     "Model",
     "Sequential",
     "algorithms",
+    "calibrate",
     "callbacks",
     "conv",
     "conv1d",

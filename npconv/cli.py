@@ -98,6 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     shp.add_argument("layers", nargs="+", help="layer specs, first to last")
     shp.add_argument("--input", type=_ints, help="input size, one int per spatial dim (e.g. 224,224)")
+    cal = commands.add_parser(
+        "calibrate",
+        help="fit auto's machine factors to this CPU and store them for later processes",
+        description="Times every algorithm on a dozen small convolutions (a few seconds, plus the first compilation of "
+        "the Numba kernels) and stores the factors auto multiplies its estimates by, per CPU, execution path and "
+        "thread count, in the user's cache directory ($NPCONV_CACHE_DIR, else $XDG_CACHE_HOME/npconv or ~/.cache/npconv).",
+    )
+    cal.add_argument("--threads", type=_positive_int, help="npconv's thread count to calibrate for (default: npconv's current count)")
+    cal.add_argument("--repeats", type=_positive_int, default=5, help="timed runs per algorithm and probe; the fastest counts")
     commands.add_parser("bench", help="benchmark suite vs PyTorch / SciPy (npconv bench --help)", add_help=False)
     return parser
 
@@ -162,6 +171,20 @@ def _filter(args) -> str:
     return f"wrote {target} ({'x'.join(map(str, result.shape))}): {what}, padding {args.mode}"
 
 
+def _calibrate(args) -> str:
+    from .algorithms import calibration, execution_path
+    from ._threads import get_num_threads, set_num_threads
+
+    if args.threads:
+        set_num_threads(args.threads)
+    fitted = calibration.calibrate(repeats=args.repeats)
+    key = calibration.machine_key(execution_path(), get_num_threads())
+    lines = [f"auto's factors for {key}", f"stored in {calibration.cache_directory() / 'calibration.json'}"]
+    for direction, factors in fitted.items():
+        lines.append(f"  {direction:16s} " + ", ".join(f"{name} {factor:.2f}" for name, factor in factors.items()))
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
@@ -173,6 +196,13 @@ def main(argv=None) -> int:
         from .demo import run
 
         run(args.out, size=args.size, quick=args.quick)
+        return 0
+    if args.command == "calibrate":
+        try:
+            print(_calibrate(args))
+        except OSError as error:
+            print(f"npconv calibrate: cannot store the factors: {error}", file=sys.stderr)
+            return 2
         return 0
     if args.command in ("filter", "shape"):
         try:

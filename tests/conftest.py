@@ -1,6 +1,19 @@
 """Shared test helpers."""
 
+import os
+import shutil
+import tempfile
+
 import pytest
+
+
+def pytest_configure(config):
+    """Tests neither read nor write the user's cache directory (``auto``'s stored calibration)."""
+    config.npconv_cache = os.environ["NPCONV_CACHE_DIR"] = tempfile.mkdtemp(prefix="npconv-test-cache-")
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(config.npconv_cache, ignore_errors=True)
 
 
 def implementation_fixture(module, what: str):

@@ -1,5 +1,9 @@
 """``auto`` lands within 1.25x of the fastest algorithm, measured, on the Numba path and on the
-pure-NumPy path (its cost models and calibration differ between them)."""
+pure-NumPy path (their cost models and factors differ), on one thread and on all cores.
+
+Timed, so marked ``slow`` and left out of the default run (beside another test worker, or another
+process, the timings measure the neighbour): ``python -m pytest -m slow -p no:xdist``.
+"""
 
 import time
 
@@ -8,7 +12,10 @@ import pytest
 
 import npconv as nc
 from npconv import _numba
+from npconv._threads import available_cores
 from npconv.algorithms import _auto_choice, candidates, depthwise, execution_path, few_channels, winograd
+
+pytestmark = pytest.mark.slow
 
 TOLERANCE = 1.25
 SKIP_ESTIMATED_SLOWER = 20.0  # algorithms estimated this much slower than the best are not timed
@@ -33,6 +40,14 @@ def path(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["one thread", "all cores"])
+def threads(request):
+    saved = nc.get_num_threads()
+    nc.set_num_threads(1 if request.param == "one thread" else available_cores())
+    yield request.param
+    nc.set_num_threads(saved)
+
+
 def fastest_times(runs: dict, repeats: int) -> dict[str, float]:
     """Each run's fastest of ``repeats``, the runs interleaved."""
     for run in runs.values():
@@ -47,7 +62,7 @@ def fastest_times(runs: dict, repeats: int) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_auto_is_within_tolerance_of_the_fastest(path, shape):
+def test_auto_is_within_tolerance_of_the_fastest(path, threads, shape):
     x_shape, w_shape, params = SHAPES[shape]
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(np.float32)
@@ -63,4 +78,4 @@ def test_auto_is_within_tolerance_of_the_fastest(path, shape):
         if times[picked] <= TOLERANCE * min(times.values()):
             return
     summary = ", ".join(f"{name} {seconds * 1e3:.2f} ms" for name, seconds in sorted(times.items(), key=lambda item: item[1]))
-    pytest.fail(f"{path} path, {shape}: auto picked {picked}; measured {summary}")
+    pytest.fail(f"{path} path, {threads}, {shape}: auto picked {picked}; measured {summary}")

@@ -20,7 +20,7 @@ SUBSET = [
     "test_training.py",
     "test_image.py",
     "test_seeds.py",
-    "test_auto_choice.py",  # auto within 1.25x of the fastest, on this path
+    "test_calibration.py",  # auto's factors fitted and stored for this path
     "test_process_settings.py",
 ]
 

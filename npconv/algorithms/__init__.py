@@ -25,7 +25,7 @@ import numpy as np
 from .. import _padding
 from .._spec import ConvSpec, received
 from .._threads import get_num_threads
-from . import depthwise, direct, few_channels, fft, gemm, winograd
+from . import calibration, depthwise, direct, few_channels, fft, gemm, winograd
 from ._common import io_bytes
 
 DIRECTIONS = ("forward", "backward_input", "backward_weight")
@@ -88,30 +88,6 @@ def get(name: str) -> Algorithm:
     return _REGISTRY[name]
 
 
-# Measured / estimated time per algorithm and direction, per execution path: the median over the
-# shapes of ``benchmarks/calibrate.py`` (which prints these factors for the machine and path it runs
-# on; ``NPCONV_DISABLE_NUMBA=1`` for the NumPy path).  The modules' cost models carry the dependence
-# on the shape, on the path (their Numba or NumPy implementations) and on the thread count; these
-# factors carry the machine's balance between BLAS, FFTs, copies and Numba loops, which moves
-# between CPUs.  The NumPy path's forward factors of fft and depthwise come from calibrate.py on a
-# Zen 5 (dw3x3: depthwise measured 0.69x, fft 0.88x of their estimates); its other factors are the
-# Numba path's, with which calibrate.py found its picks within 1.25x of the fastest.  ``direct`` is
-# not timed by calibrate.py (too slow to matter); it shares gemm's factor, as do the gradients of
-# ``few_channels`` (they are gemm's).
-CALIBRATION = {
-    "numba": {
-        "forward": {"direct": 0.95, "gemm": 0.95, "winograd": 1.05, "winograd_2x2": 1.15, "fft": 1.6, "depthwise": 1.55, "few_channels": 1.0},
-        "backward_input": {"direct": 0.75, "gemm": 0.75, "winograd": 1.05, "winograd_2x2": 1.2, "fft": 1.6, "depthwise": 1.55, "few_channels": 0.75},
-        "backward_weight": {"direct": 1.15, "gemm": 1.15, "winograd": 0.98, "winograd_2x2": 1.1, "fft": 2.05, "depthwise": 2.05, "few_channels": 1.15},
-    },
-    "numpy": {
-        "forward": {"direct": 0.95, "gemm": 0.95, "winograd": 1.05, "winograd_2x2": 1.15, "fft": 1.4, "depthwise": 1.05},
-        "backward_input": {"direct": 0.75, "gemm": 0.75, "winograd": 1.05, "winograd_2x2": 1.2, "fft": 1.6, "depthwise": 1.55},
-        "backward_weight": {"direct": 1.15, "gemm": 1.15, "winograd": 0.98, "winograd_2x2": 1.1, "fft": 2.05, "depthwise": 2.05},
-    },
-}
-
-
 def execution_path() -> str:
     """``"numba"`` where the algorithms run their Numba kernels, else ``"numpy"`` (Numba missing,
     ``NPCONV_DISABLE_NUMBA=1``, or switched off by a test)."""
@@ -131,24 +107,31 @@ def over_memory(spec: ConvSpec, direction: str = "forward") -> set[str]:
     return {name for name, alg in _REGISTRY.items() if alg.eligible(spec) and alg.workspace_bytes(spec, direction) > budget}
 
 
+def raw_costs(spec: ConvSpec, direction: str = "forward") -> dict[str, float]:
+    """The cost models' seconds of every algorithm eligible for ``spec``, before the machine factors."""
+    return {name: alg.cost(spec, direction) for name, alg in _REGISTRY.items() if alg.eligible(spec)}
+
+
 def candidates(spec: ConvSpec, direction: str = "forward") -> dict[str, float]:
-    """Estimated seconds of every algorithm eligible for ``spec``, for one ``direction``."""
-    factors = CALIBRATION[execution_path()][direction]
-    return {name: alg.cost(spec, direction) * factors.get(name, 1.0) for name, alg in _REGISTRY.items() if alg.eligible(spec)}
+    """Estimated seconds of every algorithm eligible for ``spec``, for one ``direction``: the cost
+    models times this machine's factors (:mod:`~npconv.algorithms.calibration`) for the current
+    execution path and thread count."""
+    factors = calibration.factors(execution_path(), get_num_threads())[direction]
+    return {name: seconds * factors.get(name, 1.0) for name, seconds in raw_costs(spec, direction).items()}
 
 
 def _auto_choice(spec: ConvSpec, direction: str) -> str:
     """``auto``'s pick: the lowest estimate among the algorithms within the memory budget, for the
     current execution path and thread count."""
-    return _cached_choice(spec, direction, execution_path(), get_num_threads())
+    return _cached_choice(spec, direction, execution_path(), get_num_threads(), calibration.generation())
 
 
 @lru_cache(maxsize=1024)
-def _cached_choice(spec: ConvSpec, direction: str, path: str, threads: int) -> str:
-    """:func:`_auto_choice`, cached per spec, direction, path and thread count (the estimates depend
-    on all four): evaluating every cost model takes 0.1-0.2 ms, a third of a small convolution
-    (64x28x28x1 -> 32 3x3: 0.75 ms); ``_cached_choice.cache_clear()`` after changing
-    ``CALIBRATION`` or a module's constants."""
+def _cached_choice(spec: ConvSpec, direction: str, path: str, threads: int, factors_generation: int) -> str:
+    """:func:`_auto_choice`, cached per spec, direction, path, thread count and machine factors
+    (the estimates depend on all of them): evaluating every cost model takes 0.1-0.2 ms, a third of
+    a small convolution (64x28x28x1 -> 32 3x3: 0.75 ms); ``_cached_choice.cache_clear()`` after
+    changing a module's constants."""
     costs, heavy = candidates(spec, direction), over_memory(spec, direction)
     light = {name: cost for name, cost in costs.items() if name not in heavy} or costs
     return min(light, key=light.get)
