@@ -2,7 +2,6 @@
 KeyboardInterrupt, from many threads at once, or in a forked child), every process-wide setting is
 what it was before."""
 
-import _thread
 import os
 import signal
 import subprocess
