@@ -14,7 +14,6 @@ import pytest
 
 import npconv as nc
 from npconv.algorithms import fft, gemm
-from npconv.algorithms import get as get_algorithm
 from npconv._spec import make_spec
 
 GRADIENT_OPS = ("forward", "backward_input", "backward_weight")
@@ -191,12 +190,3 @@ def test_cost_model_prefers_fft_for_large_kernels_only():
     assert fft_over_gemm((1, 28, 28, 1), (3, 3, 1, 8)) > 1
     assert nc.explain((1, 512, 512, 1), (31, 31, 1, 1), padding="same").algorithm == "fft"
     assert nc.explain((4, 256, 256, 8), (15, 15, 8, 8), padding="same").algorithm == "fft"
-
-
-@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
-def test_nonfinite_inputs_spread_as_documented():
-    assert not get_algorithm("fft").nonfinite_local
-    x = np.ones((1, 40, 40, 1))
-    x[0, 3, 3, 0] = np.nan
-    y = nc.conv(x, np.ones((5, 5, 1, 1)), padding="same", algorithm="fft")
-    assert np.isnan(y[0, 3, 3, 0]) and np.isnan(y).sum() > 25  # beyond the 5 x 5 receptive field

@@ -69,7 +69,25 @@ def tap_offsets(spatial, kernel, dilation, channels: int) -> tuple[np.ndarray, n
     return np.array(list(np.ndindex(*kernel)), np.int64).reshape(-1, 3) * dilation @ pixel, pixel
 
 
-def compile_generated(source: str, name: str, module, signature: str, **options):
+def kernel_signature(dtype, *arguments: str):
+    """The Numba signature ``void(arguments)`` of a generated kernel, for floating ``dtype``:
+    ``"int"`` an int64, ``"ints"`` a contiguous int64 array, ``"value"`` a ``dtype`` number,
+    ``"in"``/``"in2d"`` a contiguous 1-D/2-D ``dtype`` array typed read-only (so a read-only array,
+    e.g. from ``np.load(..., mmap_mode="r")``, is accepted as is), ``"out"`` a writable 1-D one."""
+    types = load_numba().types
+    number = getattr(types, np.dtype(dtype).name)
+    kinds = {
+        "int": types.int64,
+        "ints": types.int64[::1],
+        "value": number,
+        "in": types.Array(number, 1, "C", readonly=True),
+        "in2d": types.Array(number, 2, "C", readonly=True),
+        "out": types.Array(number, 1, "C"),
+    }
+    return types.void(*(kinds[argument] for argument in arguments))
+
+
+def compile_generated(source: str, name: str, module, signature, **options):
     """Numba-compile the function ``kernel`` of the generated ``source`` for ``signature``, named
     ``name`` in ``module`` (``nogil``, cached on disk).  Compiled under the module's file name, so
     Numba's cache (next to it) keeps it between processes: the source is a function of that file

@@ -49,7 +49,7 @@ from .._numba import ENABLED as NUMBA_ENABLED
 from .._numba import jit
 from .._spec import ConvSpec
 from .._threads import threads_for, run_split
-from ._common import compile_generated, dims_3d, output_chunks, tap_offsets, tap_window, taps
+from ._common import compile_generated, dims_3d, kernel_signature, output_chunks, tap_offsets, tap_window, taps
 
 USE_NUMBA = NUMBA_ENABLED  # tests switch this off to check the NumPy path
 MAX_IN_PER_GROUP = 8
@@ -324,8 +324,7 @@ def kernel(start, stop, x, w, y, offsets, dims):
 def _unrolled_kernel(taps: int, dtype: type):
     """The kernel of :func:`_unrolled_source`, compiled for ``dtype`` on first use (cached on disk:
     :func:`~._common.compile_generated`)."""
-    t = np.dtype(dtype).name
-    signature = f"void(int64, int64, {t}[::1], {t}[:, ::1], {t}[::1], int64[::1], int64[::1])"
+    signature = kernel_signature(dtype, "int", "int", "in", "in2d", "out", "ints", "ints")
     return compile_generated(_unrolled_source(taps), f"_unrolled_{taps}", sys.modules[__name__], signature)
 
 

@@ -51,7 +51,7 @@ from .._numba import load_numba
 from .._spec import ConvSpec
 from .._threads import threads_for, run_split
 from . import gemm
-from ._common import compile_generated, dims_3d, tap_offsets
+from ._common import compile_generated, dims_3d, kernel_signature, tap_offsets
 
 USE_NUMBA = NUMBA_ENABLED  # tests switch this off: the algorithm is then ineligible
 LANE_BLOCK = 16  # O_g must be a multiple: output channels per vector block
@@ -249,8 +249,7 @@ def _compile(lanes: int, block: int, dtype: type, gradient: bool = False):
     use: a few seconds each (cached on disk: :func:`~._common.compile_generated`)."""
     name = f"_{'gradient' if gradient else 'kernel'}_{lanes}x{block}"
     source = (_gradient_source if gradient else _kernel_source)(lanes, block)
-    t = np.dtype(dtype).name
-    signature = f"void(int64, int64, {t}[::1], {t}[::1], {t}[::1], int64[::1], int64[::1], int64[::1], {t})"
+    signature = kernel_signature(dtype, "int", "int", "in", "in", "out", "ints", "ints", "ints", "value")
     with _superword_vectorization():
         return compile_generated(source, name, sys.modules[__name__], signature, fastmath={"contract"})
 

@@ -48,9 +48,11 @@ forward / backward_input / backward_weight, kernels 7-63 taps, 1-D to 3-D, strid
 float32 (complex64 transforms) 2e-7 - 3.5e-7, float64 (complex128) 4e-16 - 4e-15; float16 is
 computed in float32.  ``tests/test_fft.py`` checks 1e-6 and 1e-14.
 
-**NaN/Inf spread**: a transform mixes a whole tile, so a non-finite input value makes every output
-of each tile that reads it NaN (a non-finite kernel tap: every output), not only its receptive
-field (``NONFINITE_LOCAL = False``: the robustness tests skip this algorithm for NaN locality).
+**NaN/Inf and overflow**: a transform mixes a whole tile, so a non-finite input value makes every
+output of each tile that reads it NaN, not only its receptive field, and the spectra's sums can
+overflow where the exact result would not (float32 inputs near 1e18).  The registry therefore
+checks each result (``CHECKED_FINITE``) and computes one holding NaN/Inf again with the fastest
+local algorithm, so NaN/Inf stay in their receptive fields here too.
 
 **Memory**: the kernel spectrum plus one chunk's buffers stay within
 ``max(MIN_WORKSPACE_BYTES, 3/4 of the input + output bytes)`` (chunks of tiles x batch items, each also
@@ -75,10 +77,10 @@ import numpy as np
 import scipy.fft as sp_fft
 
 from .._spec import ConvSpec
-from .._threads import available_cores, run_together
+from .._threads import available_cores, blas_on_one_thread, matmul_stacked, run_together
 from ._common import backward_input_as_forward, copy_seconds
 
-NONFINITE_LOCAL = False
+CHECKED_FINITE = ("forward", "backward_input", "backward_weight")
 MAX_WORKERS = 2
 PARALLEL_FFT_SIZE = 2**18  # values in an array from which its transforms use several threads
 MIN_WORKSPACE_BYTES = 16 * 2**20  # the budget is max(this, 3/4 of input + output bytes) ...
@@ -380,7 +382,18 @@ def _real_matrix(w: np.ndarray) -> np.ndarray:
     return real.reshape(*w.shape[:-2], 2 * w.shape[-2], 2 * w.shape[-1])
 
 
-def _product(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, in_half: bool) -> None:
+    """``np.matmul(a, b, out=out)`` over stacks (axis 0 and on), with BLAS on one thread: as is in
+    one of two halves (:func:`_in_halves` holds BLAS on one thread), else the stack shared among
+    npconv's threads.  Each matrix's product is then the same single-threaded BLAS call whatever
+    the thread settings (a multi-threaded BLAS may split, and round, a product differently)."""
+    if in_half:
+        np.matmul(a, b, out=out)
+    else:
+        matmul_stacked(a, b, out)
+
+
+def _product(x: np.ndarray, kernel: np.ndarray, in_half: bool) -> np.ndarray:
     """``(m, F, G, O_g)`` complex from ``x`` ``(m, F, G, C_g)`` and the kernel: its spectrum
     ``(G, F, 1, 1)`` (one channel pair: multiplied in place) or real matrix ``(G, F, 2 C_g, 2 O_g)``."""
     kernel = kernel.transpose(1, 0, 2, 3)  # (F, G, ., .)
@@ -388,17 +401,18 @@ def _product(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         return np.multiply(x, kernel[..., 0], out=x)
     real = x.real.dtype
     out = np.empty((*x.shape[:-1], kernel.shape[-1]), real)
-    np.matmul(x.view(real).transpose(1, 2, 0, 3), kernel, out=out.transpose(1, 2, 0, 3))
+    _matmul(x.view(real).transpose(1, 2, 0, 3), kernel, out.transpose(1, 2, 0, 3), in_half)
     return out.view(x.dtype)
 
 
 def _in_halves(function, chunks: list, parallel: bool) -> list:
-    """``[function(chunks[0::2], 1), function(chunks[1::2], 1)]``, the halves run in two threads
-    (single-threaded transforms each), if ``parallel``; else ``[function(chunks, workers)]``.
-    Every chunk goes to the same half on every call."""
+    """``[function(chunks[0::2], 1, True), function(chunks[1::2], 1, True)]``, the halves run in two
+    threads (single-threaded transforms and BLAS each), if ``parallel``; else
+    ``[function(chunks, workers, False)]``.  Every chunk goes to the same half on every call."""
     if not parallel:
-        return [function(chunks, _workers())]
-    return run_together([(function, chunks[0::2], 1), (function, chunks[1::2], 1)])
+        return [function(chunks, _workers(), False)]
+    with blas_on_one_thread():
+        return run_together([(function, chunks[0::2], 1, True), (function, chunks[1::2], 1, True)])
 
 
 def _correlate(u: np.ndarray, v: np.ndarray, spec: ConvSpec, plan: _Plan) -> np.ndarray:
@@ -411,9 +425,9 @@ def _correlate(u: np.ndarray, v: np.ndarray, spec: ConvSpec, plan: _Plan) -> np.
         kernel = _real_matrix(kernel)
     span = tuple(b + q - 1 for b, q in zip(plan.block, spec.kernel_spatial))
 
-    def run(chunks, workers):
+    def run(chunks, workers, in_half):
         for batch, tiles in chunks:
-            product = _product(_spectra(u, batch, tiles, span, plan, spec.groups, workers), kernel)
+            product = _product(_spectra(u, batch, tiles, span, plan, spec.groups, workers), kernel, in_half)
             blocks = _irfftn(product.reshape(len(product), *plan.spectrum_shape, -1), plan.fft_shape, plan.block, workers)
             for target, source in _tile_keys(batch, tiles, plan, plan.block, spec.out_spatial):
                 y[target] = blocks[source]
@@ -452,13 +466,15 @@ def backward_weight(xp: np.ndarray, dy: np.ndarray, spec: ConvSpec) -> np.ndarra
         span = tuple(b + q - 1 for b, q in zip(plan.block, taps))
         # sum over items of x^T @ conj(d) per frequency, from the real products of the interleaved
         # parts: (a + ib)(c - id) = (ac + bd) + i(bc - ad)
-        def run(chunks, workers):
+        def run(chunks, workers, in_half):
             real = np.zeros((spec.groups, plan.frequencies, 2 * phase_spec.in_per_group, 2 * spec.out_per_group), spec.dtype)
+            product = np.empty((plan.frequencies, spec.groups, *real.shape[2:]), spec.dtype)
             for batch, tiles in chunks:
                 x = _spectra(u, batch, tiles, span, plan, spec.groups, workers)
                 d = _spectra(dy, batch, tiles, plan.block, plan, spec.groups, workers)
                 x, d = x.view(spec.dtype), d.view(spec.dtype)  # (items, F, G, 2 C_g), (items, F, G, 2 O_g)
-                real.transpose(1, 0, 2, 3)[...] += np.matmul(x.transpose(1, 2, 3, 0), d.transpose(1, 2, 0, 3))
+                _matmul(x.transpose(1, 2, 3, 0), d.transpose(1, 2, 0, 3), product, in_half)
+                real.transpose(1, 0, 2, 3)[...] += product
                 del x, d  # before the next chunk's buffers
             return real
 

@@ -56,8 +56,10 @@ F(2x2, 3x3) 2e-7 - 8e-7, like ``gemm``; F(4x4, 3x3) 4e-6 - 1.1e-5, 10-20x larger
 +-2 put 4s, 5s and 8s into its transforms), growing slowly with the channel count.  float64: about
 1e-15.  Both stay well within the library's float32 tolerance of 1e-4 (tests/test_winograd.py).
 
-NaN/Inf: a transform mixes a whole tile, so a result holding a non-finite value is recomputed by
-``gemm`` (detected by one sum over the result), keeping NaN/Inf local to their receptive field.
+NaN/Inf and overflow: a transform mixes a whole tile, and its sums can overflow where the exact
+result does not, so a forward or input-gradient result holding a non-finite value is recomputed by
+``gemm`` (the Numba output pass reports it as it writes; elsewhere one sum over the result), keeping
+NaN/Inf local to their receptive field; the registry does the same for the filter gradient.
 
 Eligible: 1-D and 2-D, kernel 3 (3x3), stride 1, dilation 1, any groups.
 """
@@ -647,6 +649,7 @@ def _variant(m: int) -> SimpleNamespace:
         eligible=eligible,
         workspace_bytes=workspace_bytes,
         pads_implicitly=pads_implicitly,
+        CHECKED_FINITE=("backward_weight",),  # the registry checks it (forward, input gradient: here)
     )
 
 
