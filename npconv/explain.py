@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._spec import ConvSpec, check_dtype, make_spec
-from .algorithms import AUTO_WORKSPACE_RATIO, candidates, over_memory, select
+from .algorithms import AUTO_WORKSPACE_RATIO, candidates, gathered_spec, over_memory, select
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ class Explanation:
                 f"({n} + {lo} + {hi} - {d}*({k}-1) - 1) // {s} + 1 = {o}"
             )
         lines.append(f"  FLOPs: {self.flops:,} ({self.flops / 1e9:.3g} GFLOP)")
+        gathered = gathered_spec(spec)
+        if gathered is not None:
+            lines.append(
+                f"  a stride exceeds the kernel's extent: computed on the windows alone, gathered into "
+                f"{gathered.in_spatial} with stride {gathered.stride}"
+            )
         lines.append(f"  memory: {self.memory_bytes:,} bytes (input, output, kernel and workspace)")
         ranked = sorted(self.candidates.items(), key=lambda item: item[1])
         lines.append("  algorithms (estimated time): " + ", ".join(f"{name} {cost * 1e3:.3g} ms" for name, cost in ranked))
@@ -81,7 +88,11 @@ def explain(x_shape, w_shape, *, dtype=np.float32, **conv_params) -> Explanation
     x_elems = spec.batch * spec.in_channels * int(np.prod(spec.in_spatial))
     y_elems = spec.batch * spec.out_channels * int(np.prod(spec.out_spatial))
     w_elems = spec.taps * spec.in_per_group * spec.out_channels
-    memory = (x_elems + y_elems + w_elems) * item + chosen.workspace_bytes(spec)
+    computed = gathered_spec(spec) or spec  # the windows alone, where a stride exceeds the kernel
+    workspace = chosen.workspace_bytes(computed) if spec.flops else 0
+    if computed is not spec:
+        workspace += computed.batch * math.prod(computed.in_spatial) * computed.in_channels * computed.dtype.itemsize
+    memory = (x_elems + y_elems + w_elems) * item + workspace
     return Explanation(
         spec=spec,
         input_shape=spec.x_shape(),
