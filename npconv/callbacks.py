@@ -1,19 +1,24 @@
 """Training callbacks with Keras' hooks: ``History``, ``EarlyStopping``, ``ModelCheckpoint``,
-``LearningRateScheduler``.
+``LearningRateScheduler``, ``TerminateOnNaN``.
 
 A callback's ``model`` is set by ``fit``; ``logs`` passed to ``on_epoch_end`` hold that epoch's
-``loss``, metrics and ``val_*`` values.  Setting ``model.stop_training = True`` ends training after
-the current epoch.
+``loss``, metrics and ``val_*`` values, and ``params["metrics"]`` lists those keys before training
+starts.  Setting ``model.stop_training = True`` ends training after the current batch (in a batch
+hook) or epoch.
 """
 
 from __future__ import annotations
 
 import math
+import string
 from pathlib import Path
+
+from ._spec import received
 
 
 class Callback:
-    """Base class; override any hook. ``params`` holds ``epochs``, ``steps`` and ``verbose``."""
+    """Base class; override any hook. ``params`` holds ``epochs``, ``steps``, ``verbose`` and
+    ``metrics`` (the keys of the epoch logs)."""
 
     def __init__(self):
         self.model = None
@@ -162,10 +167,38 @@ class LearningRateScheduler(Callback):
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {rate}.")
 
 
+class TerminateOnNaN(Callback):
+    """Stop training as soon as a batch ends with a NaN or infinite loss, as Keras'
+    ``TerminateOnNaN``: it prints ``Batch N: Invalid loss, terminating training`` and sets
+    ``model.stop_training``; ``fit`` then ends the epoch there (its logs, validation included, still
+    reach ``on_epoch_end`` and the history) and returns.
+
+    Examples
+    --------
+    >>> import numpy as np, npconv as nc
+    >>> model = nc.Sequential([nc.layers.Input((1,)), nc.layers.Dense(1, kernel_initializer="ones")])
+    >>> model.compile(nc.optimizers.SGD(learning_rate=1e20), "mse")
+    >>> x, y = np.ones((8, 1)), np.zeros(8)                  # the first step overshoots: the loss overflows
+    >>> with np.errstate(over="ignore", invalid="ignore"):
+    ...     history = model.fit(x, y, batch_size=2, epochs=5, verbose=0, callbacks=[TerminateOnNaN()])
+    Batch 1: Invalid loss, terminating training
+    >>> history.epoch, bool(np.isfinite(history.history["loss"][0]))
+    ([0], False)
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True
+
+
 class ModelCheckpoint(_Monitor):
     """Save the weights (``.npz``, see ``Model.save_weights``) after every epoch, or only when
     ``monitor`` improved (``save_best_only``).  ``filepath`` may contain ``{epoch}`` and log keys,
-    e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.weights.npz"``."""
+    e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.weights.npz"``; a key the logs of the ``fit`` will not
+    hold (``val_loss`` without validation data) fails when ``fit`` starts, before the first step.
+    Each file is written atomically: a failed write (a full disk) leaves the previous checkpoint."""
 
     def __init__(
         self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=True, mode="auto"
@@ -179,6 +212,31 @@ class ModelCheckpoint(_Monitor):
         self.filepath, self.verbose = str(filepath), verbose
         self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
         self.best = self._initial_best()
+
+    def on_train_begin(self, logs=None):
+        """Check ``filepath``'s fields (and ``monitor`` with ``save_best_only``) against the log keys
+        ``fit`` announced in ``params["metrics"]``."""
+        keys = self.params.get("metrics")
+        if keys is None:  # not run by fit: nothing known yet
+            return
+        try:
+            fields = {f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(self.filepath) if f}
+            unknown = sorted(fields - {"epoch", *keys})
+            if not unknown:
+                self.filepath.format(epoch=1, **dict.fromkeys(keys, 0.0))
+        except (ValueError, IndexError, KeyError) as error:
+            raise ValueError(
+                f"ModelCheckpoint's `filepath` is not a valid format string ({error}). "
+                f"{received(filepath=self.filepath)}"
+            ) from error
+        if unknown:
+            raise ValueError(
+                f"ModelCheckpoint's `filepath` uses {', '.join('{' + f + '}' for f in unknown)}, which this fit's "
+                f"logs will not hold: they hold {['epoch', *keys]}. Pass validation data to fit for val_* values. "
+                f"{received(filepath=self.filepath)}"
+            )
+        if self.save_best_only:
+            self._current(dict.fromkeys(keys, 0.0))
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -196,11 +254,27 @@ class ModelCheckpoint(_Monitor):
 
 
 def checked(callbacks) -> list[Callback]:
-    callbacks = list(callbacks or [])
+    """``fit``'s ``callbacks`` argument (None or a list of :class:`Callback`) as a new list.
+
+    >>> checked(History())
+    Traceback (most recent call last):
+    TypeError: Invalid type for argument `callbacks`: expected a list of npconv.callbacks.Callback \
+instances. Received: callbacks=<npconv.callbacks.History object at ...>
+    """
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(
+            "Invalid type for argument `callbacks`: expected a list of npconv.callbacks.Callback instances. "
+            f"{received(callbacks=callbacks)}"
+        )
     for c in callbacks:
         if not isinstance(c, Callback):
-            raise TypeError(f"Invalid callback: expected npconv.callbacks.Callback instances. Received: {c!r}")
-    return callbacks
+            raise TypeError(
+                "Invalid callback in argument `callbacks`: expected npconv.callbacks.Callback instances. "
+                f"Received: {c!r}"
+            )
+    return list(callbacks)
 
 
 def run(callbacks: list[Callback], hook: str, *args) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import kernels
+from ._files import atomic_write
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -165,7 +166,7 @@ def _filter(args) -> str:
         )
     target = Path(args.output)
     if target.suffix == ".npy":
-        np.save(target, result)
+        atomic_write(target, lambda temporary: np.save(temporary, result))
     else:
         nc_image.write_image(target, *_pixel_range(args, picture, result, kernel))
     return f"wrote {target} ({'x'.join(map(str, result.shape))}): {what}, padding {args.mode}"

@@ -25,10 +25,12 @@ import numpy as np
 
 from . import image as nc_image
 from . import kernels
+from ._files import atomic_write
 from .callbacks import Callback, LearningRateScheduler
 from .explain import explain
 from .initializers import set_random_seed
 from .ops import conv
+from .plot import save_figure
 
 # --------------------------------------------------------------------------- generated data
 
@@ -85,18 +87,15 @@ def load_shapes(size: int = 16, count: int = 1797, test_split: float = 0.2, seed
 
 
 def write_grayscale(path: Path, image: np.ndarray) -> Path:
-    """Save ``image`` scaled to 0-255: PNG through Pillow when installed, else binary PGM."""
+    """Save ``image`` scaled to 0-255 (atomically): PNG through Pillow when installed, else binary PGM."""
     low, high = float(image.min()), float(image.max())
     pixels = np.zeros(image.shape, np.uint8) if high == low else ((image - low) / (high - low) * 255).round().astype(np.uint8)
     try:
         from PIL import Image
     except ImportError:
-        path = path.with_suffix(".pgm")
-        path.write_bytes(b"P5 %d %d 255\n" % (pixels.shape[1], pixels.shape[0]) + pixels.tobytes())
-        return path
-    path = path.with_suffix(".png")
-    Image.fromarray(pixels).save(path)
-    return path
+        header = b"P5 %d %d 255\n" % (pixels.shape[1], pixels.shape[0])
+        return atomic_write(path.with_suffix(".pgm"), lambda temporary: temporary.write_bytes(header + pixels.tobytes()))
+    return atomic_write(path.with_suffix(".png"), Image.fromarray(pixels).save)
 
 
 # --------------------------------------------------------------------------- the seed tutorials' examples
@@ -250,13 +249,10 @@ class Tour:
         return path
 
     def save(self, figure, name: str) -> None:
-        path = self.out / name
-        figure.savefig(path, dpi=self.dpi)
-        self.wrote(path)
+        self.wrote(save_figure(figure, self.out / name, self.dpi))
 
     def text(self, name: str, content: str) -> None:
-        (self.out / name).write_text(content + "\n")
-        self.wrote(self.out / name)
+        self.wrote(atomic_write(self.out / name, lambda temporary: temporary.write_text(content + "\n")))
 
 
 def _filters_figure(image: np.ndarray, responses: dict):
@@ -425,7 +421,8 @@ def _seed_examples(tour: Tour) -> None:
     if tour.plots and _available("PIL"):
         from .steps import conv_steps
 
-        tour.wrote(conv_steps(example["volume"], example["kernel"], stride=2, padding=1).save_gif(tour.out / "seed004_steps.gif", dpi=tour.dpi * 4 // 5))
+        steps = conv_steps(example["volume"], example["kernel"], stride=2, padding=1)
+        tour.wrote(steps.save_gif(tour.out / "seed004_steps.gif", dpi=tour.dpi * 4 // 5))
     seed_000 = seed_000_example()
     print("      Seed 000: tf.nn.conv2d of its 4x5 input with [[1,0],[0,1]], VALID")
     print("        npconv (3x4, as TF gives):\n" + _indent(seed_000, 10))

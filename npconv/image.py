@@ -29,6 +29,7 @@ import numpy as np
 
 from . import kernels
 from ._extras import positive_int, require
+from ._files import atomic_write
 from ._padding import source_index
 from ._spec import as_numeric_array, parse_flip, parse_pad_value, parse_padding_mode, received
 from .ops import conv
@@ -295,7 +296,8 @@ def read_image(path, mode: str | None = None) -> np.ndarray:
 def write_image(path, image, value_range=None) -> Path:
     """Write ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)`` pixels with Pillow (format from
     the file extension), converted by :func:`to_uint8` (uint8 unchanged, otherwise stretched from
-    ``value_range``, default min..max).  Returns the path.  Needs the ``image`` extra.
+    ``value_range``, default min..max).  Returns the path.  Needs the ``image`` extra.  The file is
+    written atomically: if writing fails, an existing file at ``path`` is left as it was.
 
     >>> write_image("edges.png", filter2d(rgb, kernels.sobel_x()))   # doctest: +SKIP
     PosixPath('edges.png')
@@ -306,5 +308,6 @@ def write_image(path, image, value_range=None) -> Path:
     pil = require("PIL.Image", "npconv.image.write_image")
     pixels = to_uint8(image, value_range)
     path = Path(path)
-    pil.fromarray(pixels[:, :, 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels).save(path)
+    picture = pil.fromarray(pixels[:, :, 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels)
+    atomic_write(path, picture.save)
     return path

@@ -19,13 +19,41 @@ from pathlib import Path
 import numpy as np
 
 from ._extras import new_figure, positive_int
+from ._files import atomic_write
 from ._spec import _is_int, as_numeric_array, parse_data_format, received
+
+
+def save_figure(figure, path, dpi: int) -> Path:
+    """Save ``figure`` to ``path`` (the format from the extension) atomically: if saving fails, an
+    existing file at ``path`` is left as it was.  Returns the path.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        The figure to save.
+    path : str or os.PathLike
+        Where; ``.png``, ``.svg``, ``.pdf``, ...
+    dpi : int
+        Resolution (dots per inch).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        ``dpi`` is not a positive int.
+    """
+    dpi = positive_int(dpi, "dpi")
+    return atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=dpi))
 
 
 def _finish(figure, path, dpi: int):
     """Save ``figure`` to ``path`` when given; return it."""
     if path is not None:
-        figure.savefig(Path(path), dpi=positive_int(dpi, "dpi"))
+        save_figure(figure, path, dpi)
     return figure
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from . import _padding
 from ._extras import new_figure, positive_int, require
+from ._files import atomic_write
 from ._spec import as_numeric_array, make_spec, received
 
 MAX_TERMS = 100_000
@@ -200,7 +201,6 @@ def conv_steps(x, w, *, stride=1, padding="valid", dilation=1, padding_mode="zer
 def _save_gif(steps: ConvSteps, path: Path, interval_ms: int, dpi: int) -> Path:
     interval_ms, dpi = positive_int(interval_ms, "interval_ms"), positive_int(dpi, "dpi")
     require("matplotlib", "npconv.steps.ConvSteps.save_gif")
-    from matplotlib.animation import PillowWriter
     from matplotlib.patches import Rectangle
 
     as_2d = (lambda a: a[None]) if len(steps.stride) == 1 else (lambda a: a)  # 1-D: one row
@@ -234,21 +234,32 @@ def _save_gif(steps: ConvSteps, path: Path, interval_ms: int, dpi: int) -> Path:
     title = figure.suptitle(" ")
     figure.canvas.draw()
     figure.set_layout_engine("none")  # keep the first frame's layout: redrawing stays fast
+
+    def frame(step):
+        """Move the windows and the marker to ``step``, show its output value."""
+        index = (0, *step.index) if len(step.index) == 1 else step.index
+        rows, cols = ((np.zeros(1, int), *step.coords) if len(step.coords) == 1 else step.coords)
+        for taps in windows:
+            for tap, (r, cc) in zip(taps, ((r, cc) for r in rows for cc in cols)):
+                tap.set_xy((cc + left - 0.5, r + top - 0.5))
+        shown[index] = output[index]
+        image.set_data(shown)
+        texts[index] = texts.get(index) or out_axes.text(index[1], index[0], f"{output[index]:g}", ha="center", va="center", fontsize=9)
+        marker.set_xy((index[1] - 0.5, index[0] - 0.5))
+        title.set_text(f"y[{', '.join(map(str, step.index))}] = sum(window * kernel) = {step.total:g}")
+
+    return atomic_write(path, lambda temporary: _write_frames(steps, figure, temporary, interval_ms, dpi, frame))
+
+
+def _write_frames(steps: ConvSteps, figure, path: Path, interval_ms: int, dpi: int, draw_step) -> None:
+    """One frame per step of ``steps``, drawn by ``draw_step(step)``, written as a GIF to ``path``."""
+    from matplotlib.animation import PillowWriter
+
     writer = PillowWriter(fps=1000.0 / interval_ms)
     with writer.saving(figure, str(path), dpi):
         for step in steps.steps:
-            index = (0, *step.index) if len(step.index) == 1 else step.index
-            rows, cols = ((np.zeros(1, int), *step.coords) if len(step.coords) == 1 else step.coords)
-            for taps in windows:
-                for tap, (r, cc) in zip(taps, ((r, cc) for r in rows for cc in cols)):
-                    tap.set_xy((cc + left - 0.5, r + top - 0.5))
-            shown[index] = output[index]
-            image.set_data(shown)
-            texts[index] = texts.get(index) or out_axes.text(index[1], index[0], f"{output[index]:g}", ha="center", va="center", fontsize=9)
-            marker.set_xy((index[1] - 0.5, index[0] - 0.5))
-            title.set_text(f"y[{', '.join(map(str, step.index))}] = sum(window * kernel) = {step.total:g}")
+            draw_step(step)
             writer.grab_frame()
-    return path
 
 
 def _grid_image(axes, values: np.ndarray, title: str, cmap: str, symmetric: bool = False, limits=None):

@@ -24,12 +24,13 @@ import math
 import os
 import platform
 import statistics
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
+
+from .._files import atomic_write
 
 DIRECTIONS = ("forward", "backward_input", "backward_weight")
 
@@ -157,12 +158,9 @@ def _store(key: str, fitted: dict, save: bool) -> None:
         _generation += 1
         if not save:
             return
-        directory = cache_directory()
-        directory.mkdir(parents=True, exist_ok=True)
-        # write-then-rename: a concurrent reader sees the old file or the new one, never half
-        with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-            json.dump(stored, handle, indent=1, sort_keys=True)
-        os.replace(handle.name, _cache_file())
+        cache_directory().mkdir(parents=True, exist_ok=True)
+        text = json.dumps(stored, indent=1, sort_keys=True)
+        atomic_write(_cache_file(), lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
 def _fastest_times(runs: dict, repeats: int) -> dict[str, float]:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import atomic_write
+
 TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 CODES = {np.dtype(v).newbyteorder("="): k for k, v in TYPES.items()}
 
@@ -45,11 +47,17 @@ def read_idx(path) -> np.ndarray:
 
 
 def write_idx(path, array) -> None:
-    """Write ``array`` (uint8, int8, int16, int32, float32 or float64) as an IDX file (gzip if ``.gz``)."""
+    """Write ``array`` (uint8, int8, int16, int32, float32 or float64) as an IDX file (gzip if ``.gz``),
+    atomically: if writing fails, an existing file at ``path`` is left as it was."""
     array = np.asarray(array)
     code = CODES.get(array.dtype)
     if code is None:
         raise TypeError(f"IDX cannot store dtype {array.dtype}; use one of {sorted(str(d) for d in CODES)}")
     header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
-    with _open(Path(path), "wb") as f:
-        f.write(header + np.ascontiguousarray(array, dtype=TYPES[code]).tobytes())
+    content = header + np.ascontiguousarray(array, dtype=TYPES[code]).tobytes()
+
+    def write(temporary: Path) -> None:
+        with _open(temporary, "wb") as f:
+            f.write(content)
+
+    atomic_write(path, write)

@@ -25,16 +25,20 @@ array([[4., 4., 4.],
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 
 import numpy as np
 
 from .. import initializers
+from .._spec import received
 from ..autograd import Tensor, cast, no_grad
 
 _NAME_COUNTS: dict[str, int] = {}
 LAYER_CLASSES: dict[str, type] = {}  # class name -> npconv's layer class, for from_config
 FLOAT_DTYPES = ("float16", "float32", "float64")
+MAX_WEIGHT_ELEMENTS = 2**31  # larger weights are refused before anything is allocated
 
 
 def to_snake_case(name: str) -> str:
@@ -68,18 +72,120 @@ class Variable(Tensor):
     def trainable(self) -> bool:
         return self.requires_grad
 
-    def assign(self, value) -> None:
-        """Overwrite the value in place (same shape; cast to this weight's dtype)."""
-        value = np.asarray(value)
-        if value.shape != self.shape:
-            raise ValueError(
-                f"Cannot assign to variable '{self.name}': expected shape {self.shape}. "
-                f"Received: value.shape={value.shape}"
+    def checked_value(self, value, path: str | None = None) -> np.ndarray:
+        """``value`` cast to this weight's dtype, after checking everything :meth:`assign` needs.
+
+        Parameters
+        ----------
+        value : array_like
+            The new value: real numbers (bool, int or float) of this weight's shape.
+        path : str, optional
+            The weight's name in error messages (a model passes ``"layer/kernel"``); default
+            :attr:`name`.
+
+        Returns
+        -------
+        numpy.ndarray
+            A new array of this weight's shape and dtype.
+
+        Raises
+        ------
+        TypeError
+            ``value`` does not hold real numbers (complex, strings, objects).
+        ValueError
+            A different shape, a NaN or infinite value, or a finite value too large for the
+            weight's dtype (``1e300`` for a float32 weight).
+
+        Examples
+        --------
+        >>> w = Variable(np.zeros(2, np.float32), "bias")
+        >>> w.checked_value([1, 2])
+        array([1., 2.], dtype=float32)
+        >>> w.checked_value([1e300, 0.0])
+        Traceback (most recent call last):
+        ValueError: Invalid value for weight 'bias': 1e+300 does not fit its dtype float32 (largest \
+finite value 3.4028235e+38). Received: value with largest magnitude 1e+300
+        """
+        path = self.name if path is None else path
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"Invalid dtype for weight '{path}': expected real numbers (cast to {self.dtype}). "
+                f"Received: value.dtype={array.dtype}"
             )
-        self.data[...] = value
+        if array.shape != self.shape:
+            raise ValueError(
+                f"Invalid shape for weight '{path}': expected {self.shape}. Received: value.shape={array.shape}"
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = array.astype(self.dtype)
+        if result.dtype.kind == "f" and not np.isfinite(result).all():
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                bad = array[~np.isfinite(array)].flat[0]
+                raise ValueError(
+                    f"Invalid value for weight '{path}': expected finite numbers. Received: value holding {bad!s}"
+                )
+            largest = np.abs(array).max()
+            raise ValueError(
+                f"Invalid value for weight '{path}': {largest!s} does not fit its dtype {self.dtype} (largest "
+                f"finite value {np.finfo(self.dtype).max!s}). Received: value with largest magnitude {largest!s}"
+            )
+        return result
+
+    def assign(self, value) -> None:
+        """Overwrite the value in place with ``value``, checked by :meth:`checked_value` first."""
+        self.data[...] = self.checked_value(value)
 
     def __repr__(self) -> str:
         return f"<Variable name={self.name}, shape={self.shape}, dtype={self.dtype}>"
+
+
+def set_weight_values(variables: list[Variable], values, paths: list[str], owner: str) -> None:
+    """Overwrite ``variables`` with ``values`` all at once: the count, every shape, dtype and value is
+    checked (:meth:`Variable.checked_value`) before the first one is written, so on any error nothing
+    changes.
+
+    Parameters
+    ----------
+    variables : list of Variable
+        The weights, in the order of ``values``.
+    values : iterable of array_like
+        Their new values.
+    paths : list of str
+        The weights' names in error messages (``"dense/kernel"``).
+    owner : str
+        The layer or model in error messages (``"Model 'mnist'"``).
+
+    Raises
+    ------
+    ValueError
+        The wrong number of values, shapes that differ (all listed), non-finite values or values
+        too large for a weight's dtype.
+    TypeError
+        A value that does not hold real numbers.
+
+    Examples
+    --------
+    >>> w = Variable(np.zeros(2, np.float32), "bias")
+    >>> set_weight_values([w], [np.ones(3)], ["dense/bias"], "Layer 'dense'")
+    Traceback (most recent call last):
+    ValueError: Weight shape mismatch in Layer 'dense': dense/bias: expected (2,), received (3,)
+    """
+    values = list(values)
+    if len(values) != len(variables):
+        raise ValueError(
+            f"{owner} has {len(variables)} weights, but set_weights received {len(values)}. Its weights: {paths}"
+        )
+    bad = [
+        f"{p}: expected {w.shape}, received {np.shape(v)}"
+        for p, w, v in zip(paths, variables, values)
+        if np.shape(v) != w.shape
+    ]
+    if bad:
+        raise ValueError(f"Weight shape mismatch in {owner}: " + "; ".join(bad))
+    checked = [w.checked_value(v, p) for w, v, p in zip(variables, values, paths)]
+    for variable, value in zip(variables, checked):
+        variable.data[...] = value
 
 
 class SymbolicTensor:
@@ -146,6 +252,7 @@ class Layer:
     input_ndim: int | None = None
     input_min_ndim: int | None = None
     list_input = False  # True for merge layers, which take a list of tensors
+    size_arguments: tuple[str, ...] = ()  # constructor arguments that set the weights' sizes, for errors
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -171,12 +278,75 @@ class Layer:
     # ----------------------------------------------------------------------- weights
 
     def add_weight(self, name: str, shape, initializer="zeros", trainable: bool = True) -> Variable:
-        """Create a weight of ``shape`` filled by ``initializer``, in the layer's dtype."""
-        value = initializers.get(initializer)(tuple(int(n) for n in shape), dtype=self.dtype)
+        """Create a weight of ``shape`` filled by ``initializer``, in the layer's dtype.
+
+        Parameters
+        ----------
+        name : str
+            The weight's name (``"kernel"``).
+        shape : tuple of int
+            Its shape.
+        initializer : str or Initializer, default "zeros"
+            What fills it.
+        trainable : bool, default True
+            Whether it receives gradients (when the layer is trainable too).
+
+        Returns
+        -------
+        Variable
+            The new weight, also appended to the layer's weights.
+
+        Raises
+        ------
+        ValueError
+            The weight would hold more than ``MAX_WEIGHT_ELEMENTS`` (2**31) numbers; the message names
+            the layer's :attr:`size_arguments` (``filters``, ``units``, ...) and their values.
+        MemoryError
+            The weight is within the limit but the machine cannot hold it (the message names the
+            same arguments).
+
+        Examples
+        --------
+        >>> from npconv import layers
+        >>> layers.Dense(2**40)(np.ones((1, 4)))
+        Traceback (most recent call last):
+        ValueError: Invalid value for argument `units` of layer "dense...": its weight 'kernel' would have \
+shape (4, 1099511627776), 4398046511104 numbers, more than npconv's limit of 2147483648 per weight. \
+Received: units=1099511627776
+        """
+        shape = tuple(int(n) for n in shape)
+        size = math.prod(shape)
+        if size > MAX_WEIGHT_ELEMENTS:
+            raise ValueError(
+                f"{self._size_problem(name, shape)}, {size} numbers, more than npconv's limit of "
+                f"{MAX_WEIGHT_ELEMENTS} per weight. {self._size_received()}"
+            )
+        try:
+            value = initializers.get(initializer)(shape, dtype=self.dtype)
+        except MemoryError as error:
+            raise MemoryError(
+                f"{self._size_problem(name, shape)}: {size * self.dtype.itemsize} bytes, more than this "
+                f"machine can allocate. {self._size_received()}"
+            ) from error
         variable = Variable(np.ascontiguousarray(value), name, trainable=trainable and self._trainable)
         variable._trainable = trainable
         self._weights.append(variable)
         return variable
+
+    def _size_problem(self, weight: str, shape: tuple) -> str:
+        arguments = ", ".join(f"`{a}`" for a in self.size_arguments)
+        if not arguments:
+            return f'Layer "{self.name}" cannot create its weight {weight!r}: it would have shape {shape}'
+        plural = "s" if len(self.size_arguments) > 1 else ""
+        return (
+            f'Invalid value for argument{plural} {arguments} of layer "{self.name}": its weight {weight!r} '
+            f"would have shape {shape}"
+        )
+
+    def _size_received(self) -> str:
+        if not self.size_arguments:
+            return "Check the layer's input shape."
+        return received(**{a: getattr(self, a) for a in self.size_arguments})
 
     @property
     def trainable(self) -> bool:
@@ -214,22 +384,10 @@ class Layer:
         return [w.data.copy() for w in self.weights]
 
     def set_weights(self, weights) -> None:
-        """Overwrite the weights from a list of arrays with the shapes and order of :meth:`get_weights`."""
+        """Overwrite the weights from a list of arrays with the shapes and order of :meth:`get_weights`.
+        Everything is checked first (see :func:`set_weight_values`): on any error no weight changes."""
         own = self.weights
-        weights = list(weights)
-        if len(weights) != len(own):
-            raise ValueError(
-                f"Layer {self.name!r} expects {len(own)} weights ({[w.name for w in own]}), but set_weights "
-                f"received {len(weights)}."
-            )
-        for variable, value in zip(own, weights):
-            if np.shape(value) != variable.shape:
-                raise ValueError(
-                    f"Layer {self.name!r} weight {variable.name!r} has shape {variable.shape}, but set_weights "
-                    f"received shape {np.shape(value)}."
-                )
-        for variable, value in zip(own, weights):
-            variable.assign(value)
+        set_weight_values(own, weights, [f"{self.name}/{w.name}" for w in own], f"Layer {self.name!r}")
 
     def count_params(self) -> int:
         """Number of scalars in the weights (trainable or not)."""
@@ -340,6 +498,44 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+def is_size(value) -> bool:
+    """Whether ``value`` is a positive int (NumPy ints included, bools not): a valid dim size."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) and value >= 1
+
+
+def shape_argument(value, name: str) -> tuple:
+    """A shape argument (``Input``'s ``shape`` or ``batch_shape``) as a tuple of positive ints and Nones;
+    an int is a 1-D shape.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is neither an int nor a tuple or list.
+    ValueError
+        An entry is not a positive int or None (``4.5``, ``0``, ``"4"``).
+
+    Examples
+    --------
+    >>> shape_argument([28, 28, None], "shape"), shape_argument(3, "shape")
+    ((28, 28, None), (3,))
+    >>> shape_argument((4.5, 4, 1), "shape")
+    Traceback (most recent call last):
+    ValueError: Invalid value for argument `shape`: expected positive ints or None. Received: shape=(4.5, 4, 1)
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        value = (value,)
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(
+            f"Invalid type for argument `{name}`: expected a tuple of ints (None for an unknown size). "
+            f"{received(**{name: value})}"
+        )
+    if not all(n is None or is_size(n) for n in value):
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected positive ints or None. {received(**{name: value})}"
+        )
+    return tuple(None if n is None else int(n) for n in value)
+
+
 class InputLayer(Layer):
     """The layer behind :func:`Input`: it holds the batch shape and produces the graph's input."""
 
@@ -348,15 +544,19 @@ class InputLayer(Layer):
         if batch_shape is None:
             if shape is None:
                 raise ValueError("Input needs `shape` (without the batch) or `batch_shape`. Received: shape=None")
-            if isinstance(shape, (int, np.integer)):
-                shape = (shape,)
-            batch_shape = (batch_size, *tuple(shape))
-        batch_shape = tuple(None if n is None else int(n) for n in batch_shape)
-        if any(n is not None and n < 1 for n in batch_shape) or len(batch_shape) < 1:
-            raise ValueError(
-                f"Invalid value for argument `shape`: sizes must be >= 1. Received: shape={batch_shape[1:]}"
-            )
-        self.batch_shape = batch_shape
+            if batch_size is not None and not is_size(batch_size):
+                raise ValueError(
+                    f"Invalid value for argument `batch_size`: expected a positive int or None. "
+                    f"{received(batch_size=batch_size)}"
+                )
+            batch_shape = (batch_size, *shape_argument(shape, "shape"))
+        else:
+            batch_shape = shape_argument(batch_shape, "batch_shape")
+            if not batch_shape:
+                raise ValueError(
+                    "Invalid value for argument `batch_shape`: expected the batch dim first. Received: batch_shape=()"
+                )
+        self.batch_shape = tuple(None if n is None else int(n) for n in batch_shape)
         self.built = True
         Node(self, [], SymbolicTensor(batch_shape, self.dtype), False)
 

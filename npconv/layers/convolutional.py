@@ -105,6 +105,8 @@ class _ConvBase(Layer):
 class BaseConv(_ConvBase):
     """N-D convolution layer (Keras ``Conv1D``/``Conv2D``/``Conv3D``): ``activation(conv(x) + bias)``."""
 
+    size_arguments = ("filters", "kernel_size")
+
     def __init__(self, rank, filters, kernel_size, groups=1, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(rank, kernel_size, **kwargs)
         self.filters = _args.positive_int(filters, "filters")
@@ -164,6 +166,8 @@ class BaseConvTranspose(_ConvBase):
     """N-D transposed convolution (Keras ``Conv*DTranspose``); Keras' output sizes:
     ``"same"``: ``n * stride``, ``"valid"``: ``(n - 1) * stride + max(kernel, stride)``."""
 
+    size_arguments = ("filters", "kernel_size")
+
     def __init__(self, rank, filters, kernel_size, output_padding=None, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(rank, kernel_size, **kwargs)
         self.filters = _args.positive_int(filters, "filters")
@@ -221,6 +225,8 @@ class BaseDepthwiseConv(_ConvBase):
     """Depthwise convolution: each input channel ``c`` gets ``depth_multiplier`` filters of its own;
     output channel ``c * depth_multiplier + m``."""
 
+    size_arguments = ("kernel_size", "depth_multiplier")
+
     def __init__(self, rank, kernel_size, depth_multiplier=1, depthwise_initializer="glorot_uniform", **kwargs):
         super().__init__(rank, kernel_size, **kwargs)
         self.depth_multiplier = _args.positive_int(depth_multiplier, "depth_multiplier")
@@ -268,6 +274,8 @@ class DepthwiseConv2D(BaseDepthwiseConv):
 class BaseSeparableConv(BaseDepthwiseConv):
     """Depthwise convolution (no bias) followed by a pointwise (1x1) convolution with ``filters``
     outputs and the bias, as Keras ``SeparableConv*D``."""
+
+    size_arguments = ("filters", "kernel_size", "depth_multiplier")
 
     def __init__(self, rank, filters, kernel_size, pointwise_initializer="glorot_uniform", **kwargs):
         super().__init__(rank, kernel_size, **kwargs)

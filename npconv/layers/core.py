@@ -26,6 +26,8 @@ from .base import Layer
 class Dense(Layer):
     """``activation(x @ kernel + bias)`` over the last axis; kernel ``(in, units)``, bias ``(units,)``."""
 
+    size_arguments = ("units",)
+
     def __init__(
         self,
         units,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,18 @@ import numpy as np
 from .. import callbacks as callbacks_module
 from .. import initializers, losses, optimizers
 from .. import metrics as metrics_module
+from .._files import atomic_write
+from .._spec import received
 from ..autograd import Tensor, no_grad
-from ..layers.base import LAYER_CLASSES, InputLayer, Layer, Node, SymbolicTensor, unique_name
+from ..layers.base import (
+    LAYER_CLASSES,
+    InputLayer,
+    Layer,
+    Node,
+    SymbolicTensor,
+    set_weight_values,
+    unique_name,
+)
 from . import summary as summary_module
 from . import training
 
@@ -75,15 +86,71 @@ def map_graph(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]):
     return ordered, {id(n): depth[id(n)] for n in ordered}, layers
 
 
-def deserialize_layer(config: dict, custom_objects=None) -> Layer:
-    """A layer from ``{"class_name": ..., "config": ...}`` (built-in or in ``custom_objects``)."""
-    name = config["class_name"]
+def check_config(config, keys: tuple[str, ...], name: str = "config") -> dict:
+    """``config`` (a ``get_config()`` dict) after checking it is a dict holding ``keys``.
+
+    Parameters
+    ----------
+    config : dict
+        The dict to check.
+    keys : tuple of str
+        The keys it must hold.
+    name : str, default "config"
+        Its name in error messages (``'config["layers"][2]'``).
+
+    Returns
+    -------
+    dict
+        ``config``.
+
+    Raises
+    ------
+    TypeError
+        ``config`` is not a dict.
+    ValueError
+        A key is missing.
+
+    Examples
+    --------
+    >>> check_config({}, ("name", "layers"))
+    Traceback (most recent call last):
+    ValueError: Invalid value for argument `config`: expected the keys ['name', 'layers'] \
+(a get_config() dict); missing ['name', 'layers']. Received: config={}
+    """
+    text = repr(config)
+    shown = text if len(text) <= 200 else f"{text[:200]}..."
+    if not isinstance(config, dict):
+        raise TypeError(
+            f"Invalid type for argument `{name}`: expected a dict (from get_config()). Received: {name}={shown}"
+        )
+    missing = [key for key in keys if key not in config]
+    if missing:
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected the keys {list(keys)} (a get_config() dict); "
+            f"missing {missing}. Received: {name}={shown}"
+        )
+    return config
+
+
+def deserialize_layer(config: dict, custom_objects=None, argument: str = "config") -> Layer:
+    """A layer from ``{"class_name": ..., "config": ...}`` (built-in or in ``custom_objects``);
+    ``argument`` names ``config`` in error messages."""
+    name = check_config(config, ("class_name", "config"), argument)["class_name"]
     cls = (custom_objects or {}).get(name) or LAYER_CLASSES.get(name)
     if cls is None:
         raise ValueError(f"Unknown layer class {name!r}: pass it in custom_objects={{'{name}': {name}}}")
     if issubclass(cls, Model):
         return cls.from_config(config["config"], custom_objects=custom_objects)
     return cls.from_config(config["config"])
+
+
+def weights_path(filepath, what: str) -> str:
+    """``filepath`` as a string, after checking it names an ``.npz`` file; ``what`` starts the error
+    message (``"save_weights writes"``)."""
+    text = str(filepath)
+    if Path(text).suffix != ".npz":
+        raise ValueError(f"{what} .npz files: the path must end with '.npz'. {received(filepath=text)}")
+    return text
 
 
 def json_ready(value):
@@ -172,20 +239,10 @@ class Model(Layer):
 
     def set_weights(self, weights) -> None:
         """Set every weight from a list in :meth:`get_weights` order (a Keras model's
-        ``get_weights()`` fits a model built with the same layers)."""
-        own, weights = self.weights, list(weights)
-        paths = self._weight_paths()
-        if len(weights) != len(own):
-            raise ValueError(f"Model {self.name!r} has {len(own)} weights, but set_weights received {len(weights)}.")
-        bad = [
-            f"{p}: expected {w.shape}, received {np.shape(v)}"
-            for p, w, v in zip(paths, own, weights)
-            if np.shape(v) != w.shape
-        ]
-        if bad:
-            raise ValueError(f"Weight shape mismatch in model {self.name!r}: " + "; ".join(bad))
-        for w, v in zip(own, weights):
-            w.assign(v)
+        ``get_weights()`` fits a model built with the same layers).  The count and every shape,
+        dtype and value are checked first (see :func:`~npconv.layers.base.set_weight_values`): on
+        any error no weight changes."""
+        set_weight_values(self.weights, weights, self._weight_paths(), f"Model {self.name!r}")
 
     def _check_inputs(self, shapes) -> None:
         if not self.built:  # a Sequential model learns its input shape from the first call
@@ -284,13 +341,18 @@ class Model(Layer):
         ``validation_data=(x_val, y_val)`` or ``validation_split`` (the last fraction of ``x``, taken
         before shuffling) adds ``val_*`` entries.  Returns a :class:`~npconv.callbacks.History`
         whose ``history`` maps ``loss``, each metric and their ``val_`` forms to per-epoch values.
-        Everything (shapes, labels, arguments) is checked before the first step.  It changes no
+        Everything (shapes, labels, arguments, the keys a ``ModelCheckpoint`` path uses) is checked
+        before the first step.  A callback that sets ``model.stop_training`` in a batch hook
+        (:class:`~npconv.callbacks.TerminateOnNaN`) ends training after that batch; the epoch line
+        says when the loss is NaN or infinite.  It changes no
         process-wide setting; :func:`npconv.tune_malloc` is an opt-in allocator tuning for long
         training runs.
         """
         self._check_compiled("fit")
         batch_size = training.positive_int(batch_size, "batch_size", default=32)
         epochs = training.positive_int(epochs, "epochs")
+        training.check_verbose(verbose)
+        user_callbacks = callbacks_module.checked(callbacks)
         training.check_fit_arguments(initial_epoch, epochs, validation_split, validation_data)
         arrays, targets = self._prepare(x, y, "fit")
         if validation_split:
@@ -302,11 +364,14 @@ class Model(Layer):
 
         steps = -(-len(targets) // batch_size)
         history = callbacks_module.History()
-        callback_list = [*callbacks_module.checked(callbacks), history]
+        callback_list = [*user_callbacks, history]
+        train_metrics = self._make_metrics(targets)
+        log_keys = [*(m.name for m in train_metrics), "loss"]
+        if validation is not None:
+            log_keys += [f"val_{key}" for key in log_keys]
         for c in callback_list:
             c.set_model(self)
-            c.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
-        train_metrics = self._make_metrics(targets)
+            c.set_params({"epochs": epochs, "steps": steps, "verbose": verbose, "metrics": log_keys})
         progress = training.Progress(verbose, steps)
         self.stop_training = False
         callbacks_module.run(callback_list, "on_train_begin", {})
@@ -344,6 +409,8 @@ class Model(Layer):
             }
             callbacks_module.run(callback_list, "on_train_batch_end", step, logs)
             progress.step(step + 1, logs)
+            if self.stop_training:  # a callback (TerminateOnNaN) ends training within the epoch, as Keras
+                break
         return logs
 
     def _train_step(self, inputs, y_batch, params) -> tuple[float, np.ndarray]:
@@ -373,6 +440,7 @@ class Model(Layer):
         ``[loss, *metrics]`` (or a dict with ``return_dict=True``)."""
         self._check_compiled("evaluate")
         batch_size = training.positive_int(batch_size, "batch_size", default=32)
+        training.check_verbose(verbose)
         arrays, targets = self._prepare(x, y, "evaluate")
         values = self._evaluate_arrays(arrays, targets, batch_size)
         if verbose:
@@ -386,6 +454,7 @@ class Model(Layer):
     def predict(self, x, batch_size=None, verbose="auto"):
         """The model's outputs on ``x`` in inference mode, computed in batches of ``batch_size`` (32)."""
         batch_size = training.positive_int(batch_size, "batch_size", default=32)
+        training.check_verbose(verbose)
         self._build_for(x)
         arrays = training.as_arrays(x, [t.shape for t in self.inputs])
         count = training.check_cardinality({"x": arrays})
@@ -439,20 +508,72 @@ class Model(Layer):
 
     def save_weights(self, filepath) -> None:
         """Write the weights to an ``.npz`` file (no pickle): key ``"0003:conv2d/bias"`` = position in
-        :meth:`get_weights` order, layer and weight name."""
-        filepath = Path(filepath)
-        if filepath.suffix != ".npz":
-            raise ValueError(
-                f"save_weights writes .npz files: the path must end with '.npz'. Received: filepath={str(filepath)!r}"
-            )
+        :meth:`get_weights` order, layer and weight name.
+
+        The file is written atomically (a temporary file, then a rename): if writing fails (a full
+        disk), an existing file at ``filepath`` is left as it was.
+
+        Parameters
+        ----------
+        filepath : str or os.PathLike
+            Where to write; must end with ``.npz``.
+
+        Raises
+        ------
+        ValueError
+            ``filepath`` does not end with ``.npz``.
+        OSError
+            Writing failed; ``filepath`` is unchanged.
+        """
+        filepath = Path(weights_path(filepath, "save_weights writes"))
         arrays = {f"{i:04d}:{path}": w.data for i, (path, w) in enumerate(zip(self._weight_paths(), self.weights))}
-        np.savez(filepath, **arrays)
+        atomic_write(filepath, lambda temporary: np.savez(temporary, **arrays))
 
     def load_weights(self, filepath) -> None:
         """Read weights written by :meth:`save_weights`, or by ``np.savez(path, *keras_model.get_weights())``
-        (keys ``arr_0``, ``arr_1``, ...), checking the count and every shape first."""
-        with np.load(filepath, allow_pickle=False) as data:
-            keys = list(data.files)
+        (keys ``arr_0``, ``arr_1``, ...).
+
+        Every array is checked before any weight changes: their count, shapes, dtypes (real numbers)
+        and values (finite, and within range of each weight's dtype); on any error the model is
+        unchanged.
+
+        Parameters
+        ----------
+        filepath : str or os.PathLike
+            An ``.npz`` file.
+
+        Raises
+        ------
+        ValueError
+            ``filepath`` does not end with ``.npz`` or is not an npconv weights file; the wrong number
+            of arrays, a shape that differs, a NaN or infinite value, or a value too large for the
+            weight's dtype (the message names the weight and what it received).
+        TypeError
+            An array that does not hold real numbers (complex, strings).
+
+        Examples
+        --------
+        >>> import numpy as np, npconv as nc, pathlib, tempfile
+        >>> model = nc.Sequential([nc.layers.Input((2,)), nc.layers.Dense(1, name="out")])
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "big.weights.npz"
+        >>> np.savez(path, np.full((2, 1), 1e300), np.zeros(1))
+        >>> model.load_weights(path)
+        Traceback (most recent call last):
+        ValueError: Invalid value for weight 'out/kernel': 1e+300 does not fit its dtype float32 ...
+        """
+        filepath = weights_path(filepath, "load_weights reads")
+        try:
+            data = np.load(filepath, allow_pickle=False)
+        except (ValueError, zipfile.BadZipFile) as error:
+            raise ValueError(
+                f"{filepath} is not an npconv weights file ({error}). {received(filepath=filepath)}"
+            ) from error
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(
+                f"{filepath} is not an npconv weights file (a single array, not an .npz archive). "
+                f"{received(filepath=filepath)}"
+            )
+        with data:
 
             def position(key: str) -> int:
                 head = key.split(":", 1)[0] if ":" in key else key.removeprefix("arr_")
@@ -460,7 +581,12 @@ class Model(Layer):
                     raise ValueError(f"{filepath} is not an npconv weights file (unexpected key {key!r})")
                 return int(head)
 
-            weights = [data[key] for key in sorted(keys, key=position)]
+            weights = []
+            for key in sorted(data.files, key=position):
+                try:
+                    weights.append(data[key])
+                except ValueError as error:  # object arrays (pickles) are refused
+                    raise ValueError(f"{filepath}: array {key!r} cannot be read ({error})") from error
         self.set_weights(weights)
 
     def get_config(self) -> dict:
@@ -484,7 +610,16 @@ class Model(Layer):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
-        layers = {entry["name"]: deserialize_layer(entry, custom_objects) for entry in config["layers"]}
+        """The model :meth:`get_config` described, with fresh weights; ``custom_objects`` maps the
+        class names of users' layers to their classes.  An incomplete ``config`` raises a ValueError
+        naming the missing keys (a TypeError when it is not a dict)."""
+        check_config(config, ("name", "layers", "input_layers", "output_layers"))
+        for i, entry in enumerate(config["layers"]):
+            check_config(entry, ("class_name", "name", "config", "inbound_nodes"), f'config["layers"][{i}]')
+        layers = {
+            entry["name"]: deserialize_layer(entry, custom_objects, f'config["layers"][{i}]')
+            for i, entry in enumerate(config["layers"])
+        }
         outputs: dict[tuple[str, int], SymbolicTensor] = {}
         for entry in config["layers"]:
             layer = layers[entry["name"]]

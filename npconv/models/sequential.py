@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers.base import InputLayer, Layer, SymbolicTensor, unique_name
-from .model import Model, deserialize_layer, json_ready
+from .model import Model, check_config, deserialize_layer, json_ready
 
 
 class Sequential(Model):
@@ -107,8 +107,14 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
+        """The model :meth:`get_config` described, with fresh weights (see :meth:`Model.from_config`)."""
+        check_config(config, ("name", "layers"))
+        layers = [
+            deserialize_layer(entry, custom_objects, f'config["layers"][{i}]')
+            for i, entry in enumerate(config["layers"])
+        ]
         return cls(
-            [deserialize_layer(entry, custom_objects) for entry in config["layers"]],
+            layers,
             trainable=config.get("trainable", True),
             name=config["name"],
         )

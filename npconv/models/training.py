@@ -19,6 +19,18 @@ def positive_int(value, name: str, default: int | None = None) -> int:
     return int(value)
 
 
+def check_verbose(verbose) -> None:
+    """Keras' ``verbose``: ``"auto"``, 0 (silent), 1 (progress bar) or 2 (one line per epoch)."""
+    if isinstance(verbose, str):
+        valid = verbose == "auto"
+    else:
+        valid = isinstance(verbose, (int, np.integer)) and 0 <= verbose <= 2
+    if not valid:
+        raise ValueError(
+            f"Invalid value for argument `verbose`: expected 'auto', 0, 1 or 2. {received(verbose=verbose)}"
+        )
+
+
 def check_fit_arguments(initial_epoch, epochs: int, validation_split, validation_data) -> None:
     if not isinstance(initial_epoch, (int, np.integer)) or not 0 <= initial_epoch < epochs:
         raise ValueError(
@@ -90,6 +102,20 @@ def format_logs(logs: dict) -> str:
     return " - ".join(f"{key}: {value:.4f}" for key, value in logs.items())
 
 
+def non_finite_note(logs: dict) -> str:
+    """What the epoch line adds when the loss is NaN or infinite (an empty string otherwise).
+
+    >>> non_finite_note({"loss": float("nan"), "val_loss": 0.5}), non_finite_note({"loss": 0.5})
+    (' - loss is NaN: see callbacks.TerminateOnNaN', '')
+    """
+    bad = [
+        f"{key} is {'NaN' if math.isnan(value) else value}"
+        for key, value in logs.items()
+        if key in ("loss", "val_loss") and not math.isfinite(value)
+    ]
+    return f" - {', '.join(bad)}: see callbacks.TerminateOnNaN" if bad else ""
+
+
 class Progress:
     """Keras-style progress: ``Epoch 1/5`` and ``469/469 ━━━━━━━━━━━━━━━━━━━━ 3s 6ms/step - loss: ...``.
 
@@ -109,8 +135,10 @@ class Progress:
         if self.verbose:
             self.stream.write(f"Epoch {epoch + 1}/{epochs}\n")
         self.start = self.last_draw = time.perf_counter()
+        self.done = 0
 
     def step(self, done: int, logs: dict) -> None:
+        self.done = done
         now = time.perf_counter()
         if self.interactive and (now - self.last_draw > 0.1 or done == self.steps):
             self.stream.write("\r" + self._line(done, logs, now))
@@ -120,7 +148,7 @@ class Progress:
     def epoch_end(self, logs: dict) -> None:
         if not self.verbose:
             return
-        line = self._line(self.steps, logs, time.perf_counter())
+        line = self._line(self.done, logs, time.perf_counter()) + non_finite_note(logs)
         self.stream.write(("\r" if self.interactive else "") + line + "\n")
         self.stream.flush()
 
