@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import reprlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -224,7 +225,9 @@ def as_numeric_array(value, name: str) -> np.ndarray:
     try:
         array = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"Argument `{name}` could not be converted to an array: {exc}") from None
+        raise TypeError(
+            f"Argument `{name}` could not be converted to an array ({exc}). Received: {name}={reprlib.repr(value)}"
+        ) from None
     if array.dtype.kind not in "biuf" or array.dtype.itemsize > 8:
         raise TypeError(
             f"Invalid dtype for argument `{name}`: expected a bool, integer or float16/32/64 array. "

@@ -90,8 +90,15 @@ def _check_shape(array: np.ndarray, expected: tuple, name: str, **context) -> No
         )
 
 
-def _shape_argument(shape, ndim: int, name: str) -> tuple[int, ...]:
-    """Validate a user-given full array shape (``input_shape`` / ``kernel_shape``)."""
+def _shape_argument(shape, like: np.ndarray, like_name: str, name: str) -> tuple[int, ...]:
+    """Validate a user-given full array shape (``input_shape`` / ``kernel_shape``) of as many dims
+    as the array ``like`` (checked first: 3-5 dims, batch, 1-3 spatial and channels)."""
+    if not 3 <= like.ndim <= 5:
+        raise ValueError(
+            f"Invalid value for argument `{like_name}`: expected 3, 4 or 5 dims (1-3 spatial dims). "
+            f"Received: {like_name}.shape={like.shape}"
+        )
+    ndim = like.ndim
     ok = isinstance(shape, (tuple, list)) and len(shape) == ndim
     ok = ok and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0 for v in shape)
     if not ok:
@@ -247,7 +254,7 @@ def conv_backprop_input(dy, w, input_shape, **conv_params) -> np.ndarray:
     """
     dy = as_numeric_array(dy, "dy")
     w = as_numeric_array(w, "w")
-    input_shape = _shape_argument(input_shape, w.ndim, "input_shape")
+    input_shape = _shape_argument(input_shape, w, "w", "input_shape")
     spec, algorithm = _plan(input_shape, w.shape, (dy.dtype, w.dtype), conv_params, "conv_backprop_input", "backward_input")
     _check_shape(dy, spec.y_shape(), "dy", input_shape=input_shape)
     dy_internal = np.asarray(_channels_last(dy, spec), dtype=spec.dtype)
@@ -267,7 +274,7 @@ def conv_backprop_filter(x, dy, kernel_shape, **conv_params) -> np.ndarray:
     """
     x = as_numeric_array(x, "x")
     dy = as_numeric_array(dy, "dy")
-    kernel_shape = _shape_argument(kernel_shape, x.ndim, "kernel_shape")
+    kernel_shape = _shape_argument(kernel_shape, x, "x", "kernel_shape")
     spec, algorithm = _plan(x.shape, kernel_shape, (x.dtype, dy.dtype), conv_params, "conv_backprop_filter", "backward_weight")
     _check_shape(dy, spec.y_shape(), "dy", kernel_shape=kernel_shape)
     dy_internal = np.asarray(_channels_last(dy, spec), dtype=spec.dtype)

@@ -613,10 +613,14 @@ def _variant(m: int) -> SimpleNamespace:
     """The algorithm functions of the F(m^R, 3^R) variant."""
 
     def forward(x, w, spec):
-        return _local_nonfinite(_winograd_forward(x, w, spec, m), _local_forward, x, w, spec)
+        with np.errstate(all="ignore"):  # what overflows or turns NaN is recomputed by gemm
+            outcome = _winograd_forward(x, w, spec, m)
+        return _local_nonfinite(outcome, _local_forward, x, w, spec)
 
     def backward_input(dy, w, spec):
-        return _local_nonfinite(_input_gradient(dy, w, spec, m), _local_input_gradient, dy, w, spec)
+        with np.errstate(all="ignore"):
+            outcome = _input_gradient(dy, w, spec, m)
+        return _local_nonfinite(outcome, _local_input_gradient, dy, w, spec)
 
     def backward_weight(x, dy, spec):
         return _backward_weight(x, dy, spec, m)
