@@ -5,8 +5,6 @@ Timed, so marked ``slow`` and left out of the default run (beside another test w
 process, the timings measure the neighbour): ``python -m pytest -m slow -p no:xdist``.
 """
 
-import time
-
 import numpy as np
 import pytest
 
@@ -14,6 +12,7 @@ import npconv as nc
 from npconv import _numba
 from npconv._threads import available_cores
 from npconv.algorithms import _auto_choice, candidates, depthwise, execution_path, few_channels, winograd
+from npconv.algorithms.calibration import fastest_times
 
 pytestmark = pytest.mark.slow
 
@@ -46,19 +45,6 @@ def threads(request):
     nc.set_num_threads(1 if request.param == "one thread" else available_cores())
     yield request.param
     nc.set_num_threads(saved)
-
-
-def fastest_times(runs: dict, repeats: int) -> dict[str, float]:
-    """Each run's fastest of ``repeats``, the runs interleaved."""
-    for run in runs.values():
-        run()  # compile, warm the caches
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -163,7 +163,7 @@ def _store(key: str, fitted: dict, save: bool) -> None:
         atomic_write(_cache_file(), lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
-def _fastest_times(runs: dict, repeats: int) -> dict[str, float]:
+def fastest_times(runs: dict, repeats: int) -> dict[str, float]:
     """Fastest of ``repeats`` seconds of each callable, interleaved (after one untimed call each:
     compilation, caches)."""
     for run in runs.values():
@@ -230,7 +230,7 @@ def calibrate(repeats: int = 5, save: bool = True) -> dict[str, dict[str, float]
         others: dict[str, list[float]] = {}  # ... where far behind the probe's fastest
         for probe in PROBES:
             estimates = _probe_estimates(probe, direction, raw_costs, defaults[direction])
-            measured = _fastest_times(_probe_runs(probe, direction, estimates), repeats)
+            measured = fastest_times(_probe_runs(probe, direction, estimates), repeats)
             fastest = min(measured.values())
             for name, seconds in measured.items():
                 kept = corrections if seconds <= CONTENDER_RATIO * fastest else others
