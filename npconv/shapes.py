@@ -16,7 +16,10 @@ a padding layer only moves ``start`` by ``-before * jump``.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass
+
+import numpy as np
 
 from ._spec import _explicit_padding, normalize_ints, output_size, received, resolve_padding
 from .ops import transpose_output_size
@@ -28,6 +31,8 @@ def _sizes(value, name: str, rank: int | None = None, minimum: int = 1) -> tuple
     """An int or a tuple of ints (one per spatial dim), each ``>= minimum``."""
     if rank is None:
         rank = len(value) if isinstance(value, (tuple, list)) else 1
+        if rank == 0:
+            raise ValueError(f"Invalid value for argument `{name}`: expected an int or one int per spatial dim, not an empty sequence. {received(**{name: value})}")
     return normalize_ints(value, rank, name, minimum=minimum)
 
 
@@ -132,6 +137,26 @@ def _fields_from_string(text: str) -> dict:
     return fields
 
 
+_SPEC_FORMS = (
+    "a string such as 'conv:3,s=2', a tuple such as ('conv', 3, 2) or ('pool', 2), "
+    "a dict such as {'kernel_size': 3, 'stride': 2}, or a layer object"
+)
+
+
+def _is_spec(spec) -> bool:
+    """Whether ``spec`` has one of the forms :func:`layer_geometries` documents (its fields are
+    checked later): a string, a dict, a tuple/list whose first item is the kind string, or a layer
+    object (an instance with a window's attributes, or with a ``name`` like every Keras/npconv
+    layer).  Numbers, None, bare tuples of ints, arrays, bytes, sets and classes are not specs."""
+    if isinstance(spec, (str, dict)):
+        return True
+    if isinstance(spec, (tuple, list)):
+        return bool(spec) and isinstance(spec[0], str)
+    if spec is None or isinstance(spec, (type, numbers.Number, bytes, bytearray, set, frozenset, np.ndarray, np.generic)):
+        return False
+    return any(hasattr(spec, attribute) for attribute in ("kernel_size", "pool_size", "padding", "name"))
+
+
 def _fields(spec) -> dict | None:
     """The raw fields of any accepted layer spec; None for a layer object without a spatial window."""
     if isinstance(spec, str):
@@ -150,12 +175,16 @@ def _fields(spec) -> dict | None:
         return {"kind": spec[0], **dict(zip(names, spec[1:]))}
     # A layer object (npconv / Keras style), read through its attributes.
     name = getattr(spec, "name", type(spec).__name__)
+    # A missing stride/padding/dilation attribute takes the default (a pool's stride: its size).
+    optional = {"stride": getattr(spec, "strides", None), "padding": getattr(spec, "padding", None), "dilation": getattr(spec, "dilation_rate", None)}
+    optional = {key: value for key, value in optional.items() if value is not None}
     if hasattr(spec, "kernel_size"):
         if hasattr(spec, "output_padding"):
             raise ValueError("transposed convolutions have no receptive field in this sense (they upsample)")
-        return {"kind": "conv", "name": name, "kernel": spec.kernel_size, "stride": spec.strides, "padding": spec.padding, "dilation": getattr(spec, "dilation_rate", 1)}
+        return {"kind": "conv", "name": name, "kernel": spec.kernel_size, **optional}
     if hasattr(spec, "pool_size"):
-        return {"kind": "pool", "name": name, "kernel": spec.pool_size, "stride": spec.strides, "padding": spec.padding}
+        optional.pop("dilation", None)
+        return {"kind": "pool", "name": name, "kernel": spec.pool_size, **optional}
     if hasattr(spec, "padding"):  # ZeroPadding
         return {"kind": "pad", "name": name, "padding": spec.padding}
     return None
@@ -208,12 +237,29 @@ def layer_geometries(layers, rank: int | None = None) -> list[LayerGeometry]:
     - layer objects with ``kernel_size``/``strides``/``padding``/``dilation_rate`` (convolutions), or
       ``pool_size``/``strides``/``padding`` (pooling), or only ``padding`` (zero padding); other layers
       (activations, normalisation, dropout, dense, flatten) have no window and are left out;
-    - a model: any object with a ``.layers`` list, walked in order as a chain.
+    - a model: any object with a ``.layers`` list, walked in order as a chain (a model among the
+      layers, such as a Sequential inside a Keras model, is walked in place).
+
+    Anything else in the list (a number, None, a bare tuple of ints such as ``(3, 1)``, an array, a
+    class instead of an instance) raises ``TypeError`` naming ``layers``; a spec of an accepted form
+    with a bad field raises ``ValueError`` naming its index.
 
     >>> [g.kernel for g in layer_geometries(["conv:3", ("pool", 2), {"kernel_size": 5}])]
     [(3,), (2,), (5,)]
     """
     return _parse_layers(layers, rank)[1]
+
+
+def _flattened(specs, prefix: str = "", seen: frozenset = frozenset()):
+    """(index text, spec) of every spec in order; a nested model (a layer object with its own
+    ``.layers``, e.g. a Sequential inside a Keras model) is walked in place: ``"2].layers[0"``."""
+    for index, spec in enumerate(specs):
+        label = f"{prefix}{index}"
+        nested = getattr(spec, "layers", None) if not isinstance(spec, (str, dict, tuple, list, type)) else None
+        if isinstance(nested, (list, tuple)) and id(spec) not in seen:
+            yield from _flattened(nested, f"{label}].layers[", seen | {id(spec)})
+        else:
+            yield label, spec
 
 
 def _parse_layers(layers, rank: int | None) -> tuple[int, list[LayerGeometry]]:
@@ -222,7 +268,13 @@ def _parse_layers(layers, rank: int | None) -> tuple[int, list[LayerGeometry]]:
     if isinstance(specs, (str, dict)) or not isinstance(specs, (list, tuple)):
         raise TypeError(f"Invalid type for argument `layers`: expected a list of layer specs or a model with `.layers`. {received(layers=layers)}")
     parsed = []
-    for index, spec in enumerate(specs):
+    for index, spec in _flattened(specs):
+        if not _is_spec(spec):
+            whole = received(layers=layers)
+            whole = whole if len(whole) <= 300 else whole[:297] + "..."
+            raise TypeError(
+                f"Invalid type for argument `layers`: layers[{index}]={spec!r} is not a layer spec; expected {_SPEC_FORMS}. {whole}"
+            )
         try:
             fields = _fields(spec)
         except (ValueError, TypeError) as error:

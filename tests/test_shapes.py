@@ -264,3 +264,76 @@ def test_bad_arguments_and_inputs_not_modified():
     receptive_field(specs, 8)
     assert specs == [{"kernel_size": 3}, ["pool", 2]]
     assert [g.kind for g in layer_geometries(specs)] == ["conv", "pool"]
+
+
+@pytest.mark.parametrize(
+    "layers, shown",
+    [
+        ([(3, 1), (3, 2)], r"layers\[0\]=\(3, 1\) is not a layer spec.*Received: layers=\[\(3, 1\), \(3, 2\)\]"),
+        ([3, 3], r"layers\[0\]=3 is not a layer spec.*Received: layers=\[3, 3\]"),
+        ([None], r"layers\[0\]=None is not a layer spec.*Received: layers=\[None\]"),
+        (["conv:3", None], r"layers\[1\]=None is not a layer spec.*Received: layers=\['conv:3', None\]"),
+        ([3.0], r"layers\[0\]=3.0 .*Received: layers=\[3.0\]"),
+        ([True], r"layers\[0\]=True .*Received: layers=\[True\]"),
+        ([[3, 3]], r"layers\[0\]=\[3, 3\] .*Received: layers=\[\[3, 3\]\]"),
+        ([()], r"layers\[0\]=\(\) .*Received: layers=\[\(\)\]"),
+        ([b"conv:3"], r"layers\[0\]=b'conv:3' .*Received: layers=\[b'conv:3'\]"),
+        ([{3}], r"layers\[0\]=\{3\} .*Received: layers="),
+        ([np.array([3, 1])], r"layers\[0\]=array\(\[3, 1\]\) .*Received: layers="),
+        ([FakeConv], r"layers\[0\]=<class .*FakeConv'> .*Received: layers="),  # the class, not an instance
+        ([object()], r"layers\[0\]=<object object .*Received: layers="),
+        (FakeModel([FakeConv(3), 5]), r"layers\[1\]=5 is not a layer spec.*Received: layers=<"),
+    ],
+)
+def test_values_that_are_no_layer_spec_raise_instead_of_a_field_of_1(layers, shown):
+    # Regression: these returned receptive field 1 (every non-spec was skipped as a window-less layer).
+    with pytest.raises(TypeError, match=r"Invalid type for argument `layers`: " + shown):
+        receptive_field(layers)
+    with pytest.raises(TypeError, match="argument `layers`"):
+        layer_geometries(layers)
+
+
+def test_long_layers_lists_are_shortened_in_the_message():
+    with pytest.raises(TypeError) as error:
+        receptive_field(["conv:3"] * 200 + [None])
+    assert "layers[200]=None" in str(error.value) and len(str(error.value)) < 700
+
+
+def test_window_less_layer_objects_and_an_empty_stack_are_still_accepted():
+    assert receptive_field([FakeActivation(), "conv:3"]).receptive_field == (3,)
+    assert receptive_field([]).receptive_field == (1,)  # an empty stack: the input itself
+    assert receptive_field(FakeModel([FakeActivation()]), 8).size == (8,)
+
+
+class StrideLessConv:  # a conv-like object without `strides` / `dilation_rate` / `padding`
+    kernel_size, name = (3,), "c"
+
+
+class StrideLessPool:
+    pool_size, name = (2,), "p"
+
+
+def test_layer_objects_missing_optional_attributes_take_the_defaults():
+    # Was an AttributeError (neither ValueError nor TypeError); now conv stride 1, pool stride = size.
+    table = receptive_field([StrideLessConv(), StrideLessPool()], 10)
+    assert [row.size for row in table.rows] == [(10,), (8,), (4,)]
+    assert table.receptive_field == (4,) and table.jump == (2,)
+
+
+@pytest.mark.parametrize("empty", [(), []])
+def test_empty_input_size_is_refused(empty):
+    # Regression: an empty input_size reached min() of an empty table ("min() arg is an empty sequence").
+    with pytest.raises(ValueError, match=r"Invalid value for argument `input_size`.*Received: input_size="):
+        receptive_field([], input_size=empty)
+    with pytest.raises(ValueError, match=r"Invalid value for argument `input_size`.*Received: input_size="):
+        output_shape(empty, 3)
+
+
+def test_a_model_among_the_layers_is_walked_in_place():
+    # Was silently skipped (no window attributes): a Keras model holding a Sequential lost its layers.
+    inner = FakeModel([FakeConv(3, name="inner1"), FakePool(2, name="inner_pool")])
+    table = receptive_field(FakeModel([FakeConv(3, name="c0"), inner, FakeConv(3, name="c2")]), (16, 16))
+    assert [row.name for row in table.rows] == ["input", "c0", "inner1", "inner_pool", "c2"]
+    assert table.receptive_field == (10, 10)  # 3, 5, 6 (jump 2), 6 + 2*2
+    with pytest.raises(TypeError, match=r"layers\[1\]\.layers\[0\]=None is not a layer spec"):
+        receptive_field([FakeConv(3), FakeModel([None])])
