@@ -14,8 +14,8 @@ a new algorithm is checked on every configuration it is eligible for without new
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from time import perf_counter
@@ -107,9 +107,9 @@ AUTO_WORKSPACE_FLOOR = 4 * 2**20
 
 def over_memory(spec: ConvSpec, direction: str = "forward") -> set[str]:
     """Eligible algorithms whose workspace in ``direction`` is beyond what ``auto`` accepts for ``spec``."""
-    budget = max(AUTO_WORKSPACE_RATIO * io_bytes(spec), AUTO_WORKSPACE_FLOOR)
     if spec.flops == 0:
         return set()
+    budget = max(AUTO_WORKSPACE_RATIO * io_bytes(spec), AUTO_WORKSPACE_FLOOR)
     spec = gathered_spec(spec) or spec
     return {name for name, alg in _REGISTRY.items() if alg.eligible(spec) and alg.workspace_bytes(spec, direction) > budget}
 
@@ -172,6 +172,7 @@ def select(spec: ConvSpec, algorithm, direction: str = "forward") -> Algorithm:
 
 # (spec, direction) -> name of the algorithm measured fastest; filled by run(..., "measure", ...)
 _MEASURED: dict[tuple[ConvSpec, str], str] = {}
+_measure_lock = threading.Lock()  # one thread measures a new spec; the others wait for its choice
 MEASURE_MAX_ESTIMATE_RATIO = 20.0  # "measure" skips algorithms estimated this much slower than the best
 
 
@@ -270,8 +271,6 @@ def run(spec: ConvSpec, algorithm, direction: str, first: np.ndarray, second: np
                 return _measure(spec, direction, first, second)
     return _call(select(spec, algorithm, direction), direction, spec, first, second)
 
-
-_measure_lock = threading.Lock()
 
 
 def _result_shape(spec: ConvSpec, direction: str) -> tuple[int, ...]:
